@@ -1,0 +1,175 @@
+"""Rendering the template and running the generated project's own commands, for every test module."""
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import copier
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+
+# The one canonical answers set: what `copier copy --defaults` gives. Tests override a few keys.
+DEFAULT_ANSWERS: dict[str, Any] = {
+    "project_name": "My ML Project",
+    "project_slug": "my-ml-project",
+    "package_name": "my_ml_project",
+    "description": "A machine-learning project that starts simple, beats a baseline and tracks every experiment.",
+    "author_name": "ML Team",
+    "author_email": "ml-team@example.com",
+    "python_version": "3.12",
+    "license": "MIT",
+    "ml_framework": "scikit-learn",
+    "experiment_tracking": "mlflow",
+    "ci": "github",
+    "use_docker": True,
+    "template_updates": True,
+}
+
+
+def render(
+    dest: Path,
+    answers: Mapping[str, Any] | None = None,
+    *,
+    src: Path = TEMPLATE,
+    vcs_ref: str = "HEAD",
+) -> Path:
+    """Copy the template into `dest` through Copier's API, as a user would, never trusting it."""
+    copier.run_copy(
+        str(src),
+        dest,
+        data=dict(answers or {}),
+        defaults=True,
+        vcs_ref=vcs_ref,
+        quiet=True,
+        unsafe=False,
+    )
+    return dest
+
+
+@cache
+def python_bin_dirs() -> tuple[str, ...]:
+    """Directories holding `python3.X` for each supported version found here (pyenv builds first)."""
+    dirs: list[str] = []
+    pyenv = shutil.which("pyenv")
+    for version in PYTHON_VERSIONS:
+        found = None
+        if pyenv:
+            listed = subprocess.run(
+                [pyenv, "versions", "--bare"], capture_output=True, text=True, check=False
+            ).stdout.split()
+            matches = sorted(
+                (v for v in listed if v.startswith(version + ".") and v.count(".") == 2),
+                key=lambda v: int(v.split(".")[2]),
+            )
+            if matches:
+                prefix = subprocess.run(
+                    [pyenv, "prefix", matches[-1]], capture_output=True, text=True, check=True
+                ).stdout.strip()
+                found = str(Path(prefix) / "bin")
+        if found is None and (exe := shutil.which(f"python{version}")):
+            found = str(Path(exe).parent)
+        if found and found not in dirs:
+            dirs.append(found)
+    return tuple(dirs)
+
+
+def python_available(version: str) -> bool:
+    return any((Path(d) / f"python{version}").exists() for d in python_bin_dirs())
+
+
+def project_env(uv_cache: Path | None = None) -> dict[str, str]:
+    """The environment a generated project's commands run in: this machine's Pythons and uv on PATH,
+    no interpreter downloads, and none of the template's own virtual environment."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE", "UV_PROJECT_ENVIRONMENT"}
+    }
+    uv = shutil.which("uv")
+    assert uv, "uv is not on PATH: run the tests with `uv run pytest`"
+    env["PATH"] = os.pathsep.join([str(Path(uv).parent), *python_bin_dirs(), env.get("PATH", "")])
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    if uv_cache is not None:
+        env["UV_CACHE_DIR"] = str(uv_cache)
+    return env
+
+
+def run(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, failing the test with its whole output when it fails."""
+    completed = subprocess.run(
+        list(args), cwd=cwd, env=dict(env or project_env()), capture_output=True, text=True
+    )
+    if check and completed.returncode != 0:
+        raise AssertionError(
+            f"`{' '.join(args)}` exited {completed.returncode} in {cwd}\n"
+            f"--- stdout ---\n{completed.stdout[-20000:]}\n--- stderr ---\n{completed.stderr[-20000:]}"
+        )
+    return completed
+
+
+def git_init(project: Path, env: Mapping[str, str] | None = None) -> None:
+    """Make `project` a git repository with everything committed, as a new user would."""
+    env = dict(env or project_env())
+    env.update(
+        GIT_AUTHOR_NAME="Test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="Test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+    )
+    run(["git", "init", "--quiet", "--initial-branch=main"], project, env)
+    run(["git", "add", "--all"], project, env)
+    run(
+        ["git", "commit", "--quiet", "--no-verify", "--message", "Generated from the template"],
+        project,
+        env,
+    )
+
+
+def files_of(project: Path) -> set[str]:
+    """Every file of a rendered project, as POSIX paths relative to it (git's own folder left out)."""
+    return {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts[:1]
+    }
+
+
+@cache
+def local_torch_index(root: Path) -> Path | None:
+    """A PEP 503 simple index holding this machine's CPU wheel of torch, to stand in for the PyTorch CPU
+    index (unreachable here) behind the generated project's named index `pytorch-cpu`. None if no wheel.
+
+    The wheel is looked for in $TORCH_WHEEL, then in the folders pip is configured to find links in.
+    """
+    candidates = [Path(os.environ["TORCH_WHEEL"])] if os.environ.get("TORCH_WHEEL") else []
+    pip_config = subprocess.run(
+        ["python3", "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
+    ).stdout
+    for line in pip_config.splitlines():
+        if "find-links" in line:
+            for folder in line.split("=", 1)[1].strip("'\" ").split():
+                candidates += sorted(Path(folder.removeprefix("file://")).glob("torch-*+cpu-*.whl"))
+    wheels = [path for path in candidates if path.is_file()]
+    if not wheels:
+        return None
+    index = root / "torch-index"
+    (index / "torch").mkdir(parents=True, exist_ok=True)
+    links = "".join(f'<a href="{wheel.resolve().as_uri()}">{wheel.name}</a>\n' for wheel in wheels)
+    (index / "torch" / "index.html").write_text(f"<html><body>\n{links}</body></html>\n", "utf-8")
+    return index
+
+
+def torch_wheel_python(index: Path) -> str | None:
+    """The Python version (3.X) the local torch wheel is built for."""
+    for wheel in (index / "torch").read_text(encoding="utf-8").split(">"):
+        if "-cp3" in wheel:
+            tag = wheel.split("-cp3", 1)[1].split("-", 1)[0]
+            return f"3.{tag}"
+    return None

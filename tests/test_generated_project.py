@@ -1,0 +1,153 @@
+"""Slow tier: set up generated projects and run their own commands, exactly as their README says."""
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .helpers import (
+    DEFAULT_ANSWERS,
+    PYTHON_VERSIONS,
+    git_init,
+    local_torch_index,
+    project_env,
+    python_available,
+    render,
+    run,
+    torch_wheel_python,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def readme_commands(project: Path, heading: str) -> list[list[str]]:
+    """The shell commands in the ```bash blocks of one README section, comments stripped."""
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    section = readme.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL):
+        for line in block.splitlines():
+            command = line.split("#", 1)[0].strip()
+            if command:
+                commands.append(command.split())
+    return commands
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path) -> None:
+    project = render(tmp_path / "my-ml-project")
+    git_init(project)
+
+    # The README's two commands: setup, then check.
+    quick_start = readme_commands(project, "Quick start")
+    assert quick_start[:2] == [["make", "setup"], ["make", "check"]]
+    for command in quick_start:
+        run(command, project)
+
+    # The git hooks run clean on the fresh project, and nothing the checks ran changed a file.
+    assert (project / ".git" / "hooks" / "pre-commit").is_file()
+    run(["uv", "run", "--frozen", "pre-commit", "run", "--all-files"], project)
+    assert run(["git", "status", "--porcelain"], project).stdout.splitlines() == ["?? uv.lock"]
+
+    # Train, evaluate and predict as the README says.
+    for command in readme_commands(project, "Train, evaluate, predict"):
+        run(command, project)
+    metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["model"]["accuracy"] > metrics["baseline"]["accuracy"]
+    assert (project / "models" / "model.joblib").is_file()
+    assert (project / "reports" / "figures" / "confusion_matrix.png").stat().st_size > 1000
+    held_out = read_rows(project / "data" / "processed" / "test.csv")
+    predictions = read_rows(project / "data" / "processed" / "predictions.csv")
+    assert len(predictions) == len(held_out)
+    hits = sum(p["prediction"] == h["target"] for p, h in zip(predictions, held_out, strict=True))
+    assert hits / len(held_out) > 0.8
+
+    # The run was tracked in MLflow's local store, with the model's and the baseline's metrics.
+    search = run(
+        [
+            "uv",
+            "run",
+            "--frozen",
+            "python",
+            "-c",
+            "import mlflow; mlflow.set_tracking_uri('sqlite:///mlruns.db');"
+            "runs = mlflow.search_runs(experiment_names=['my-ml-project'], output_format='list');"
+            "print(sorted(runs[0].data.metrics))",
+        ],
+        project,
+    )
+    assert "'baseline.accuracy'" in search.stdout
+    assert "'model.accuracy'" in search.stdout
+
+    # A bad config stops with the key named, exit code non-zero, and writes nothing.
+    bad = project / "configs" / "bad.yaml"
+    bad.write_text("seed: 1\nmodel:\n  n_estimators: 0\n", encoding="utf-8")
+    before = sorted(p.name for p in (project / "models").iterdir())
+    failed = run(["make", "train", "CONFIG=configs/bad.yaml"], project, check=False)
+    assert failed.returncode != 0
+    assert "model.n_estimators" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert sorted(p.name for p in (project / "models").iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "version", [v for v in PYTHON_VERSIONS if v != DEFAULT_ANSWERS["python_version"]]
+)
+def test_the_project_is_green_on_each_supported_python(tmp_path: Path, version: str) -> None:
+    if not python_available(version):
+        pytest.skip(f"no Python {version} on this machine")
+    project = render(tmp_path / "p", {"python_version": version})
+    git_init(project)
+
+    run(["make", "setup"], project)
+    run(["make", "check"], project)
+
+    interpreter = run(["uv", "run", "--frozen", "python", "--version"], project).stdout
+    assert interpreter.startswith(f"Python {version}.")
+
+
+@pytest.mark.parametrize(
+    ("framework", "tracking"),
+    [("scikit-learn", "none"), ("pytorch", "mlflow"), ("pytorch", "none")],
+)
+def test_each_ml_stack_is_green_trains_tracks_and_predicts(
+    tmp_path_factory: pytest.TempPathFactory, framework: str, tracking: str
+) -> None:
+    answers = {"ml_framework": framework, "experiment_tracking": tracking}
+    env = project_env()
+    if framework == "pytorch":
+        # The project asks for torch from the PyTorch CPU index through the named index `pytorch-cpu`;
+        # here that host is unreachable, so the same name points at a local index of the CPU wheel.
+        index = local_torch_index(tmp_path_factory.getbasetemp())
+        if index is None:
+            pytest.skip("no CPU wheel of torch on this machine (set TORCH_WHEEL)")
+        answers["python_version"] = torch_wheel_python(index) or "3.11"
+        env["UV_INDEX"] = f"pytorch-cpu={index.as_uri()}"
+    project = render(tmp_path_factory.mktemp(f"{framework}-{tracking}") / "p", answers)
+    # The answers reached the output.
+    assert (project / "src" / "my_ml_project" / "network.py").is_file() == (framework == "pytorch")
+    assert ("mlflow" in (project / "pyproject.toml").read_text(encoding="utf-8")) == (
+        tracking == "mlflow"
+    )
+    git_init(project, env)
+
+    run(["make", "setup"], project, env)
+    run(["make", "check"], project, env)
+    run(["make", "data", "train", "evaluate", "predict"], project, env)
+
+    metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["model"]["balanced_accuracy"] > metrics["baseline"]["balanced_accuracy"] + 0.3
+    metadata = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
+    assert metadata["metrics"] == metrics
+    records = (project / "reports" / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(records) == 1
+    assert json.loads(records[0])["metrics"]["model.accuracy"] == metrics["model"]["accuracy"]
+    assert (project / "mlruns.db").is_file() == (tracking == "mlflow")
+    predictions = read_rows(project / "data" / "processed" / "predictions.csv")
+    assert len(predictions) == len(read_rows(project / "data" / "processed" / "test.csv"))

@@ -1,0 +1,140 @@
+"""Fast tier: render the template and check the files themselves, without running the project."""
+
+import filecmp
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .helpers import DEFAULT_ANSWERS, PYTHON_VERSIONS, files_of, render, run
+
+JINJA_MARKERS = ("{{", "{%", "{#")  # openers only: Python code closes nested dicts with }}
+
+
+def test_the_default_project_has_the_expected_layout(default_project: Path) -> None:
+    files = files_of(default_project)
+
+    package = "src/my_ml_project"
+    expected = {
+        ".copier-answers.yml",
+        ".editorconfig",
+        ".gitignore",
+        ".pre-commit-config.yaml",
+        ".python-version",
+        "LICENSE",
+        "Makefile",
+        "README.md",
+        "pyproject.toml",
+        "configs/train.yaml",
+        *(f"{folder}/.gitkeep" for folder in ("data/raw", "data/interim", "data/processed")),
+        "models/.gitkeep",
+        "reports/.gitkeep",
+        "reports/figures/.gitkeep",
+        f"{package}/py.typed",
+        f"{package}/__init__.py",
+        f"{package}/cli.py",
+        f"{package}/config.py",
+        f"{package}/data.py",
+        f"{package}/features.py",
+        f"{package}/models.py",
+        f"{package}/evaluate.py",
+        f"{package}/predict.py",
+        f"{package}/pipeline.py",
+        f"{package}/tracking.py",
+        "tests/conftest.py",
+        "tests/test_cli.py",
+        "tests/test_data.py",
+    }
+    assert expected <= files
+    assert not [name for name in files if name.endswith(".jinja")]
+
+
+def test_nothing_rendered_keeps_jinja_syntax(default_project: Path) -> None:
+    leftovers = []
+    for name in files_of(default_project):
+        text = (default_project / name).read_text(encoding="utf-8", errors="replace")
+        # GitHub expressions ${{ ... }} are meant to stay; anything else is a rendering slip.
+        text = text.replace("${{", "")
+        leftovers += [f"{name}: {marker}" for marker in JINJA_MARKERS if marker in text]
+    assert leftovers == []
+
+
+def test_every_toml_yaml_and_json_file_parses(default_project: Path) -> None:
+    parsed = 0
+    for name in sorted(files_of(default_project)):
+        path = default_project / name
+        if path.suffix == ".toml":
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix in {".yml", ".yaml"}:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        elif path.suffix in {".json", ".ipynb"}:
+            json.loads(path.read_text(encoding="utf-8"))
+        else:
+            continue
+        parsed += 1
+    assert parsed >= 4
+
+
+def test_rendering_twice_gives_the_same_bytes(default_project: Path, tmp_path: Path) -> None:
+    again = render(tmp_path / "my-ml-project")
+
+    names = sorted(files_of(default_project))
+    assert names == sorted(files_of(again))
+    _, mismatch, errors = filecmp.cmpfiles(default_project, again, names, shallow=False)
+    assert (mismatch, errors) == ([], [])
+
+
+def test_the_answers_file_records_every_asked_question(default_project: Path) -> None:
+    answers = yaml.safe_load((default_project / ".copier-answers.yml").read_text(encoding="utf-8"))
+
+    assert {key: answers[key] for key in DEFAULT_ANSWERS} == DEFAULT_ANSWERS
+    assert answers["_src_path"]
+
+
+def test_the_rendered_python_is_formatted_and_lint_free(default_project: Path) -> None:
+    # With the same tool series the project pins, and its own configuration.
+    run(["black", "--check", "--quiet", "."], default_project)
+    run(["ruff", "check", "--quiet", "--no-cache", "."], default_project)
+
+
+@pytest.mark.parametrize("version", PYTHON_VERSIONS)
+def test_every_python_setting_follows_the_version_answer(tmp_path: Path, version: str) -> None:
+    project = render(tmp_path / "p", {"python_version": version})
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    supported = PYTHON_VERSIONS[PYTHON_VERSIONS.index(version) :]
+    tag = "py" + version.replace(".", "")
+
+    assert pyproject["project"]["requires-python"] == f">={version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == tag
+    assert pyproject["tool"]["mypy"]["python_version"] == version
+    assert pyproject["tool"]["black"]["target-version"] == [
+        "py" + v.replace(".", "") for v in supported
+    ]
+    classifiers = [
+        c.rsplit(" :: ", 1)[1]
+        for c in pyproject["project"]["classifiers"]
+        if c.startswith("Programming Language :: Python :: 3.")
+    ]
+    assert classifiers == list(supported)
+    assert (project / ".python-version").read_text(encoding="utf-8") == f"{version}\n"
+
+
+@pytest.mark.parametrize("license_id", ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"])
+def test_the_licence_follows_the_answer(tmp_path: Path, license_id: str) -> None:
+    project = render(tmp_path / "p", {"license": license_id, "author_name": "Ada Lovelace"})
+    text = (project / "LICENSE").read_text(encoding="utf-8")
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+
+    first_line = {
+        "MIT": "MIT License",
+        "Apache-2.0": "Apache License",
+        "BSD-3-Clause": "BSD 3-Clause License",
+        "Proprietary": "Copyright (c) Ada Lovelace. All rights reserved.",
+    }[license_id]
+    assert text.lstrip().startswith(first_line)
+    assert text.endswith("\n")
+    assert not text.endswith("\n\n")
+    expected_spdx = "LicenseRef-Proprietary" if license_id == "Proprietary" else license_id
+    assert pyproject["project"]["license"] == expected_spdx
