@@ -114,15 +114,19 @@ def run(
     return completed
 
 
+def git_identity(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: the project environment) with a git author and committer, for commits in tests."""
+    return dict(env or project_env()) | {
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
+
+
 def git_init(project: Path, env: Mapping[str, str] | None = None) -> None:
     """Make `project` a git repository with everything committed, as a new user would."""
-    env = dict(env or project_env())
-    env.update(
-        GIT_AUTHOR_NAME="Test",
-        GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="Test",
-        GIT_COMMITTER_EMAIL="test@example.com",
-    )
+    env = git_identity(env)
     run(["git", "init", "--quiet", "--initial-branch=main"], project, env)
     run(["git", "add", "--all"], project, env)
     run(
@@ -149,9 +153,17 @@ def local_torch_index(root: Path) -> Path | None:
     The wheel is looked for in $TORCH_WHEEL, then in the folders pip is configured to find links in.
     """
     candidates = [Path(os.environ["TORCH_WHEEL"])] if os.environ.get("TORCH_WHEEL") else []
-    pip_config = subprocess.run(
-        ["python3", "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
-    ).stdout
+    pip_config = ""
+    for folder in python_bin_dirs():  # a Python with pip (the test's own venv has none)
+        listed = subprocess.run(
+            [str(Path(folder) / "python3"), "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if listed.returncode == 0:
+            pip_config = listed.stdout
+            break
     for line in pip_config.splitlines():
         if "find-links" in line:
             for folder in line.split("=", 1)[1].strip("'\" ").split():
@@ -168,7 +180,7 @@ def local_torch_index(root: Path) -> Path | None:
 
 def torch_wheel_python(index: Path) -> str | None:
     """The Python version (3.X) the local torch wheel is built for."""
-    for wheel in (index / "torch").read_text(encoding="utf-8").split(">"):
+    for wheel in (index / "torch" / "index.html").read_text(encoding="utf-8").split(">"):
         if "-cp3" in wheel:
             tag = wheel.split("-cp3", 1)[1].split("-", 1)[0]
             return f"3.{tag}"

@@ -1,0 +1,143 @@
+"""The generated GitHub Actions workflows and Dockerfile, proven by the tools and engines that use them:
+schema validation and zizmor for workflows, their run steps executed here, hadolint for the Dockerfile,
+and a real image build and run where a container engine works."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .helpers import git_identity, git_init, project_env, render, run
+
+
+def workflows(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "workflows").glob("*.yml"))
+
+
+def test_the_default_project_has_ci_dependabot_and_a_dockerfile(default_project: Path) -> None:
+    names = {path.name for path in workflows(default_project)}
+    assert {"ci.yml"} <= names
+    assert (default_project / ".github" / "dependabot.yml").is_file()
+    assert (default_project / "Dockerfile").is_file()
+    assert (default_project / ".dockerignore").is_file()
+
+
+def test_no_ci_and_no_docker_render_neither(tmp_path: Path) -> None:
+    project = render(tmp_path / "p", {"ci": "none", "use_docker": False})
+
+    assert not (project / ".github").exists()
+    assert not (project / "Dockerfile").exists()
+    assert not (project / ".dockerignore").exists()
+    assert "docker" not in (project / "Makefile").read_text(encoding="utf-8")
+
+
+def test_every_workflow_matches_the_github_schema(default_project: Path) -> None:
+    run(
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows"]
+        + [str(path) for path in workflows(default_project)],
+        default_project,
+    )
+    run(
+        ["check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"],
+        default_project,
+    )
+
+
+def test_zizmor_finds_nothing_in_the_workflows(default_project: Path) -> None:
+    result = run(["zizmor", "--offline", "--no-progress", ".github"], default_project, check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_version(default_project: Path) -> None:
+    uses = [
+        line.split("uses:", 1)[1].strip()
+        for path in workflows(default_project)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "uses:" in line
+    ]
+    assert uses
+    for use in uses:
+        reference, _, comment = use.partition(" # ")
+        sha = reference.rsplit("@", 1)[1]
+        assert len(sha) == 40, use
+        assert all(c in "0123456789abcdef" for c in sha), use
+        assert comment.startswith("v"), use
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile(default_project: Path) -> None:
+    run(["hadolint", "Dockerfile"], default_project)
+
+
+def _steps(workflow: dict[str, Any], job: str) -> list[str]:
+    return [step["run"] for step in workflow["jobs"][job]["steps"] if "run" in step]
+
+
+@pytest.mark.slow
+def test_the_ci_lint_and_test_jobs_run_green_here(tmp_path: Path) -> None:
+    project = render(tmp_path / "p")
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text("utf-8"))
+    # As a team would push it: generated, set up once (which writes uv.lock), committed.
+    git_init(project)
+    run(["make", "setup"], project)
+    run(["git", "add", "uv.lock"], project)
+    run(["git", "commit", "--quiet", "--no-verify", "-m", "Lock"], project, git_identity())
+    env = project_env() | {k: str(v) for k, v in workflow["env"].items()}
+    python = workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"][0]
+    for job in ("lint", "test"):
+        for command in _steps(workflow, job):
+            assert "${{" not in command, f"keep expressions out of run steps: {command}"
+            # setup-uv's python-version input sets UV_PYTHON.
+            run(["bash", "-eo", "pipefail", "-c", command], project, env | {"UV_PYTHON": python})
+
+
+def container_engine() -> str | None:
+    """`docker` where its daemon answers, else `podman` where it works, else None."""
+    for engine in ("docker", "podman"):
+        exe = shutil.which(engine)
+        if exe and subprocess.run([exe, "info"], capture_output=True, check=False).returncode == 0:
+            return engine
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path) -> None:
+    engine = container_engine()
+    if engine is None:
+        pytest.skip("no working container engine (docker or podman)")
+    project = render(tmp_path / "p")
+    env = project_env()
+    git_init(project, env)
+    run(["make", "setup"], project, env)
+    run(["make", "data", "train"], project, env)
+    tag = f"copier-ml-template-test-{os.getpid()}:latest"
+
+    try:
+        run([engine, "build", "--tag", tag, "."], project, env)
+        # The entry point is the CLI, it runs as a non-root user, and it scores the held-out sample
+        # with the model trained above, mounted read-only.
+        assert "predict" in run([engine, "run", "--rm", tag, "--help"], project, env).stdout
+        uid = run([engine, "run", "--rm", "--entrypoint", "id", tag, "-u"], project, env).stdout
+        assert uid.strip() != "0"
+        scored = run(
+            [
+                *(engine, "run", "--rm"),
+                *("-v", f"{project / 'models'}:/app/models:ro"),
+                *("-v", f"{project / 'data'}:/app/data:ro"),
+                *(tag, "predict", "--input", "data/processed/test.csv"),
+            ],
+            project,
+            env,
+        )
+        held_out = (project / "data" / "processed" / "test.csv").read_text("utf-8").splitlines()
+        assert len(scored.stdout.splitlines()) == len(held_out)
+        assert scored.stdout.splitlines()[0].startswith("prediction,probability_")
+        assert scored.stderr == ""
+    finally:
+        subprocess.run([engine, "rmi", "--force", tag], capture_output=True, check=False)
