@@ -30,6 +30,37 @@ DEFAULT_ANSWERS: dict[str, Any] = {
     "template_updates": True,
 }
 
+# A covering set of answers: every value of every question, and every pair of values of the questions
+# that interact (framework x tracking, framework x docker, ci x docker, ci x template_updates,
+# tracking x docker), at least once. Python 3.11 for PyTorch: the only version with a local torch wheel.
+COVERING_SET: list[dict[str, Any]] = [
+    {},  # the defaults: scikit-learn, mlflow, Python 3.12, MIT, GitHub, Docker, template updates
+    {
+        "ml_framework": "scikit-learn",
+        "experiment_tracking": "none",
+        "python_version": "3.10",
+        "license": "Apache-2.0",
+        "ci": "none",
+        "use_docker": False,
+    },
+    {
+        "ml_framework": "pytorch",
+        "experiment_tracking": "mlflow",
+        "python_version": "3.11",
+        "license": "BSD-3-Clause",
+        "template_updates": False,
+    },
+    {
+        "ml_framework": "pytorch",
+        "experiment_tracking": "none",
+        "python_version": "3.11",
+        "license": "Proprietary",
+        "ci": "none",
+    },
+    {"python_version": "3.13", "license": "Proprietary", "use_docker": False},
+    {"ml_framework": "pytorch", "python_version": "3.11", "use_docker": False},
+]
+
 
 def render(
     dest: Path,
