@@ -216,3 +216,39 @@ def torch_wheel_python(index: Path) -> str | None:
             tag = wheel.split("-cp3", 1)[1].split("-", 1)[0]
             return f"3.{tag}"
     return None
+
+
+def effective(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical answers with `answers` applied."""
+    return DEFAULT_ANSWERS | dict(answers)
+
+
+def assert_answers_reached_output(project: Path, answers: Mapping[str, Any]) -> None:
+    """Fail unless every answer shows in the rendered files: a mistyped answer key would otherwise
+    silently test the defaults."""
+    full = effective(answers)
+    recorded = (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+    package = project / "src" / full["package_name"]
+    github = full["ci"] == "github"
+    checks = {
+        "python_version": f'requires-python = ">={full["python_version"]}"' in pyproject,
+        "license": (
+            f'license = "{full["license"]}"' in pyproject
+            if full["license"] != "Proprietary"
+            else 'license = "LicenseRef-Proprietary"' in pyproject
+        ),
+        "ml_framework": (package / "network.py").is_file() == (full["ml_framework"] == "pytorch"),
+        "experiment_tracking": ("mlflow" in pyproject) == (full["experiment_tracking"] == "mlflow"),
+        "ci": (project / ".github" / "workflows" / "ci.yml").is_file() == github,
+        "use_docker": (project / "Dockerfile").is_file() == full["use_docker"],
+        "template_updates": (project / ".github" / "workflows" / "template-update.yml").is_file()
+        == (github and full["template_updates"]),
+        "project_name": (project / "README.md")
+        .read_text("utf-8")
+        .startswith(f"# {full['project_name']}\n"),
+        "package_name": package.is_dir(),
+    }
+    for key in answers:
+        assert key in checks or f"{key}:" in recorded, f"answer {key!r} is not a question"
+        assert checks.get(key, True), f"answer {key}={answers[key]!r} did not reach the output"

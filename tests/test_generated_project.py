@@ -4,12 +4,14 @@ import csv
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from .helpers import (
-    DEFAULT_ANSWERS,
-    PYTHON_VERSIONS,
+    COVERING_SET,
+    assert_answers_reached_output,
+    effective,
     git_init,
     local_torch_index,
     project_env,
@@ -97,48 +99,32 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "version", [v for v in PYTHON_VERSIONS if v != DEFAULT_ANSWERS["python_version"]]
+    "answers", COVERING_SET[1:], ids=[f"set{i}" for i in range(1, len(COVERING_SET))]
 )
-def test_the_project_is_green_on_each_supported_python(tmp_path: Path, version: str) -> None:
-    if not python_available(version):
-        pytest.skip(f"no Python {version} on this machine")
-    project = render(tmp_path / "p", {"python_version": version})
-    git_init(project)
-
-    run(["make", "setup"], project)
-    run(["make", "check"], project)
-
-    interpreter = run(["uv", "run", "--frozen", "python", "--version"], project).stdout
-    assert interpreter.startswith(f"Python {version}.")
-
-
-@pytest.mark.parametrize(
-    ("framework", "tracking"),
-    [("scikit-learn", "none"), ("pytorch", "mlflow"), ("pytorch", "none")],
-)
-def test_each_ml_stack_is_green_trains_tracks_and_predicts(
-    tmp_path_factory: pytest.TempPathFactory, framework: str, tracking: str
+def test_each_covering_answer_set_is_green_trains_tracks_and_predicts(
+    tmp_path_factory: pytest.TempPathFactory, answers: dict[str, Any]
 ) -> None:
-    answers = {"ml_framework": framework, "experiment_tracking": tracking}
+    """The covering set (the defaults are the README test above): every value of every question and
+    every pair of interacting values, each set up, checked and run end to end on its own Python."""
+    full = effective(answers)
+    if not python_available(full["python_version"]):
+        pytest.skip(f"no Python {full['python_version']} on this machine")
     env = project_env()
-    if framework == "pytorch":
+    if full["ml_framework"] == "pytorch":
         # The project asks for torch from the PyTorch CPU index through the named index `pytorch-cpu`;
         # here that host is unreachable, so the same name points at a local index of the CPU wheel.
         index = local_torch_index(tmp_path_factory.getbasetemp())
-        if index is None:
-            pytest.skip("no CPU wheel of torch on this machine (set TORCH_WHEEL)")
-        answers["python_version"] = torch_wheel_python(index) or "3.11"
+        if index is None or torch_wheel_python(index) != full["python_version"]:
+            pytest.skip(f"no CPU wheel of torch for Python {full['python_version']} here")
         env["UV_INDEX"] = f"pytorch-cpu={index.as_uri()}"
-    project = render(tmp_path_factory.mktemp(f"{framework}-{tracking}") / "p", answers)
-    # The answers reached the output.
-    assert (project / "src" / "my_ml_project" / "network.py").is_file() == (framework == "pytorch")
-    assert ("mlflow" in (project / "pyproject.toml").read_text(encoding="utf-8")) == (
-        tracking == "mlflow"
-    )
+    project = render(tmp_path_factory.mktemp("covering") / "p", answers)
+    assert_answers_reached_output(project, answers)
     git_init(project, env)
 
     run(["make", "setup"], project, env)
     run(["make", "check"], project, env)
+    interpreter = run(["uv", "run", "--frozen", "python", "--version"], project, env).stdout
+    assert interpreter.startswith(f"Python {full['python_version']}.")
     run(["make", "data", "train", "evaluate", "predict"], project, env)
 
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
@@ -148,6 +134,6 @@ def test_each_ml_stack_is_green_trains_tracks_and_predicts(
     records = (project / "reports" / "runs.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(records) == 1
     assert json.loads(records[0])["metrics"]["model.accuracy"] == metrics["model"]["accuracy"]
-    assert (project / "mlruns.db").is_file() == (tracking == "mlflow")
+    assert (project / "mlruns.db").is_file() == (full["experiment_tracking"] == "mlflow")
     predictions = read_rows(project / "data" / "processed" / "predictions.csv")
     assert len(predictions) == len(read_rows(project / "data" / "processed" / "test.csv"))

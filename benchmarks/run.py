@@ -1,0 +1,198 @@
+"""How fast is the whole experience? Prints one figure a line, each the median of several runs.
+
+    uv run python -m benchmarks.run [--runs N] [--cold] [--suite] [--image]
+
+Not a test: machines here are shared and noisy, so figures are printed to be compared over time, never
+asserted. The output format is described in README.md ("Benchmark").
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tests.helpers import TEMPLATE, git_identity, git_init, project_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sh(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        list(args), cwd=cwd, env=env or project_env(), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"`{' '.join(args)}` failed in {cwd}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def median_of(runs: int, prepare: Callable[[int], Callable[[], object]]) -> float:
+    """Median wall time of `runs` runs; `prepare(i)` does untimed set-up and returns the timed action."""
+    return statistics.median(timed(prepare(i)) for i in range(runs))
+
+
+def report(name: str, value: float, unit: str = "s", note: str = "") -> None:
+    print(f"{name:<28} {value:>10.2f} {unit:<3} {note}".rstrip(), flush=True)
+
+
+def copier_copy(src: Path, dest: Path) -> None:
+    sh(["copier", "copy", "--defaults", "--quiet", "--vcs-ref", "HEAD", str(src), str(dest)], ROOT)
+
+
+def one_file_template(root: Path) -> Path:
+    """Copier's floor: a template of one question and one file, in git like ours."""
+    src = root / "floor"
+    (src / "template").mkdir(parents=True)
+    (src / "copier.yml").write_text(
+        "_subdirectory: template\nname:\n  type: str\n  default: x\n", encoding="utf-8"
+    )
+    (src / "template" / "README.md.jinja").write_text("# {{ name }}\n", encoding="utf-8")
+    git_init(src)
+    return src
+
+
+def bench_copy(work: Path, runs: int) -> None:
+    floor = one_file_template(work)
+    ours = median_of(runs, lambda i: lambda: copier_copy(TEMPLATE, work / f"ours-{i}"))
+    base = median_of(runs, lambda i: lambda: copier_copy(floor, work / f"floor-{i}"))
+    report("copy_defaults", ours, note=f"floor {base:.2f} s, ratio {ours / base:.1f}x")
+
+
+def set_up_and_check(project: Path, env: dict[str, str]) -> None:
+    sh(["make", "setup"], project, env)
+    sh(["make", "check"], project, env)
+
+
+def bench_green(work: Path, runs: int, cold: bool) -> Path:
+    env = project_env()
+
+    def fresh(i: int, cache: Path | None = None) -> Callable[[], object]:
+        project = work / f"green-{i}"
+        run_env = env | ({"UV_CACHE_DIR": str(cache)} if cache else {})
+
+        def action() -> None:
+            copier_copy(TEMPLATE, project)
+            git_init(project, run_env)
+            set_up_and_check(project, run_env)
+
+        return action
+
+    timed(fresh(-1))  # warm the uv cache and pre-commit once
+    report("time_to_green_warm", median_of(runs, fresh))
+    if cold:
+        caches = [Path(tempfile.mkdtemp(prefix="uv-cold-")) for _ in range(runs)]
+        report(
+            "time_to_green_cold",
+            median_of(runs, lambda i: fresh(100 + i, caches[i])),
+            note="empty uv cache: downloads included",
+        )
+    project = work / "green-0"
+    report("check_again_warm", median_of(runs, lambda i: lambda: sh(["make", "check"], project)))
+    return project
+
+
+def bench_update(work: Path, runs: int) -> None:
+    """`copier update` (CLI) from 1.0.0 to 1.1.0 of a throwaway repository of this template."""
+    src = work / "tpl"
+    src.mkdir()
+    shutil.copy2(TEMPLATE / "copier.yml", src)
+    for folder in ("includes", "template"):
+        shutil.copytree(TEMPLATE / folder, src / folder)
+    env = git_identity()
+    git_init(src)
+    sh(["git", "tag", "1.0.0"], src, env)
+    (src / "template" / "CODE_OF_CONDUCT.md").write_text("# Code of conduct\n", encoding="utf-8")
+    sh(["git", "add", "--all"], src, env)
+    sh(["git", "commit", "-qm", "1.1.0"], src, env)
+    sh(["git", "tag", "1.1.0"], src, env)
+
+    def prepare(i: int) -> Callable[[], object]:
+        project = work / f"update-{i}"
+        sh(
+            [
+                "copier",
+                "copy",
+                "--defaults",
+                "--quiet",
+                "--vcs-ref",
+                "1.0.0",
+                str(src),
+                str(project),
+            ],
+            ROOT,
+        )
+        git_init(project)
+        return lambda: sh(["copier", "update", "--defaults", "--quiet"], project, env)
+
+    report("update_cli", median_of(runs, prepare), note="1.0.0 -> 1.1.0, one file added")
+
+
+def container_engine() -> str | None:
+    for engine in ("docker", "podman"):
+        exe = shutil.which(engine)
+        if exe and subprocess.run([exe, "info"], capture_output=True, check=False).returncode == 0:
+            return engine
+    return None
+
+
+def bench_image(project: Path) -> None:
+    engine = container_engine()
+    if engine is None:
+        print("image_size                        - MB  no container engine")
+        return
+    tag = "copier-ml-template-benchmark:latest"
+    seconds = timed(lambda: sh([engine, "build", "--tag", tag, "."], project))
+    size = int(sh([engine, "image", "inspect", tag, "--format", "{{.Size}}"], project).strip())
+    base_tag = sh(["sed", "-n", "s/^FROM \\(python:[^ ]*\\)$/\\1/p", "Dockerfile"], project).strip()
+    base = int(sh([engine, "image", "inspect", base_tag, "--format", "{{.Size}}"], project).strip())
+    report("image_build", seconds, note=f"{engine}, warm layer cache excluded: first build")
+    report("image_size", size / 1e6, "MB", f"of which base {base_tag} {base / 1e6:.0f} MB")
+    subprocess.run([engine, "rmi", "--force", tag], capture_output=True, check=False)
+
+
+def bench_suite() -> None:
+    seconds = timed(lambda: sh(["uv", "run", "pytest", "-n", "auto", "-q"], ROOT, dict(os.environ)))
+    report("suite_full", seconds, note="uv run pytest -n auto, once")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (default %(default)s)")
+    parser.add_argument(
+        "--cold", action="store_true", help="also time to green with empty uv caches"
+    )
+    parser.add_argument(
+        "--image", action="store_true", help="build the image, report size and time"
+    )
+    parser.add_argument("--suite", action="store_true", help="also time the whole test suite, once")
+    args = parser.parse_args(argv)
+    print(f"{'figure':<28} {'median':>10} unit note")
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work = Path(tmp)
+        settings = work / "copier-settings.yml"  # keep the user's own Copier settings out
+        settings.write_text("{}\n", encoding="utf-8")
+        os.environ["COPIER_SETTINGS_PATH"] = str(settings)
+        bench_copy(work, args.runs)
+        project = bench_green(work, args.runs, args.cold)
+        bench_update(work, args.runs)
+        if args.image:
+            bench_image(project)
+    if args.suite:
+        bench_suite()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Every combination of answers renders a sound project (render-level checks, no project commands)."""
+
+import itertools
+import json
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .helpers import (
+    COVERING_SET,
+    TEMPLATE,
+    assert_answers_reached_output,
+    effective,
+    files_of,
+    render,
+    run,
+)
+from .test_questions import QUESTIONS
+
+# Every value of every question that changes the output's shape. Free-text answers are covered by the
+# validator tables; here they keep their defaults.
+VALUES: dict[str, list[Any]] = {
+    "python_version": ["3.10", "3.11", "3.12", "3.13"],
+    "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
+    "ml_framework": ["scikit-learn", "pytorch"],
+    "experiment_tracking": ["mlflow", "none"],
+    "ci": ["github", "none"],
+    "use_docker": [True, False],
+    "template_updates": [True, False],
+}
+
+
+def all_answer_sets() -> list[dict[str, Any]]:
+    sets = []
+    for combination in itertools.product(*VALUES.values()):
+        answers = dict(zip(VALUES, combination, strict=True))
+        if answers["ci"] == "none":
+            if not answers["template_updates"]:
+                continue  # not asked without GitHub CI: one set, not two
+            del answers["template_updates"]
+        sets.append(answers)
+    return sets
+
+
+ALL_SETS = all_answer_sets()
+
+
+def test_the_matrix_knows_every_choice_of_every_question() -> None:
+    for name, values in VALUES.items():
+        spec = QUESTIONS[name]
+        choices = spec.get("choices", [True, False] if spec["type"] == "bool" else None)
+        if isinstance(choices, dict):
+            choices = list(choices.values())
+        assert sorted(map(str, values)) == sorted(map(str, choices)), name
+    assert len(ALL_SETS) == 4 * 4 * 2 * 2 * (2 * 2 + 2)
+
+
+@pytest.fixture(scope="session")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This template as a plain folder: rendering it skips a git clone per copy."""
+    root = tmp_path_factory.mktemp("snapshot")
+    run(["cp", "-r", str(TEMPLATE / "copier.yml"), str(TEMPLATE / "includes"), str(root)], root)
+    run(["cp", "-r", str(TEMPLATE / "template"), str(root)], root)
+    return root
+
+
+@cache
+def _reference(snapshot: Path, framework: str, tracking: str, base: Path) -> Path:
+    """One project per framework x tracking: the only answers its Python code depends on."""
+    answers = {"ml_framework": framework, "experiment_tracking": tracking}
+    return render(base / f"ref-{framework}-{tracking}", answers, src=snapshot, vcs_ref="")
+
+
+def python_files(project: Path) -> dict[str, bytes]:
+    return {
+        name: (project / name).read_bytes()
+        for name in files_of(project)
+        if name.endswith((".py", ".ipynb"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("framework", "tracking"),
+    list(itertools.product(["scikit-learn", "pytorch"], ["mlflow", "none"])),
+)
+def test_the_python_of_each_stack_is_formatted_and_lint_free(
+    snapshot: Path, tmp_path_factory: pytest.TempPathFactory, framework: str, tracking: str
+) -> None:
+    project = _reference(snapshot, framework, tracking, tmp_path_factory.getbasetemp())
+    run(["black", "--check", "--quiet", "."], project)
+    run(["ruff", "check", "--quiet", "--no-cache", "."], project)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "answers", ALL_SETS, ids=["-".join(map(str, s.values())) for s in ALL_SETS]
+)
+def test_every_answer_combination_renders_a_sound_project(
+    snapshot: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    answers: dict[str, Any],
+) -> None:
+    project = render(tmp_path / "p", answers, src=snapshot, vcs_ref="")
+    full = effective(answers)
+
+    # The answers reached the output, and the file set is what they ask for.
+    assert_answers_reached_output(project, answers)
+    files = files_of(project)
+    assert not [name for name in files if name.endswith(".jinja")]
+    github = full["ci"] == "github"
+    assert (".github/dependabot.yml" in files) == github
+    assert (".dockerignore" in files) == full["use_docker"]
+    # Nothing left unrendered; every structured file parses.
+    for name in files:
+        text = (project / name).read_text(encoding="utf-8").replace("${{", "")
+        assert not any(marker in text for marker in ("{{", "{%", "{#")), name
+        if name.endswith(".toml"):
+            tomllib.loads(text)
+        elif name.endswith((".yml", ".yaml")):
+            yaml.safe_load(text)
+        elif name.endswith((".json", ".ipynb")):
+            json.loads(text)
+    # Formatted as rendered: the Python is byte for byte the checked reference of its stack.
+    reference = _reference(
+        snapshot, full["ml_framework"], full["experiment_tracking"], tmp_path_factory.getbasetemp()
+    )
+    assert python_files(project) == python_files(reference)
+
+
+@pytest.mark.parametrize("answers", COVERING_SET, ids=[f"set{i}" for i in range(len(COVERING_SET))])
+def test_each_covering_answer_set_renders_the_same_bytes_twice(
+    snapshot: Path, tmp_path: Path, answers: dict[str, Any]
+) -> None:
+    first = render(tmp_path / "first", answers, src=snapshot, vcs_ref="")
+    second = render(tmp_path / "second", answers, src=snapshot, vcs_ref="")
+
+    assert files_of(first) == files_of(second)
+    for name in files_of(first):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
