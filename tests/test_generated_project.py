@@ -46,11 +46,18 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
     project = render(tmp_path / "my-ml-project")
     git_init(project)
 
+    # Before setup, `make doctor` says what is missing and how to fix it.
+    doctor = run(["make", "doctor"], project, check=False)
+    assert doctor.returncode != 0
+    assert "[FIX] the git hooks are installed: run `make setup`" in doctor.stdout
+
     # The README's two commands: setup, then check.
     quick_start = readme_commands(project, "Quick start")
     assert quick_start[:2] == [["make", "setup"], ["make", "check"]]
     for command in quick_start:
         run(command, project)
+
+    assert "[FIX]" not in run(["make", "doctor"], project).stdout
 
     # The git hooks run clean on the fresh project, and nothing the checks ran changed a file.
     assert (project / ".git" / "hooks" / "pre-commit").is_file()

@@ -2,14 +2,16 @@
 
 import filecmp
 import json
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .helpers import DEFAULT_ANSWERS, PYTHON_VERSIONS, files_of, render, run
+from .helpers import DEFAULT_ANSWERS, PYTHON_VERSIONS, TEMPLATE, files_of, render, run
 
+ANSWERS = ".copier-answers.yml"
 JINJA_MARKERS = ("{{", "{%", "{#")  # openers only: Python code closes nested dicts with }}
 
 
@@ -83,6 +85,12 @@ def test_rendering_twice_gives_the_same_bytes(default_project: Path, tmp_path: P
     names = sorted(files_of(default_project))
     assert names == sorted(files_of(again))
     _, mismatch, errors = filecmp.cmpfiles(default_project, again, names, shallow=False)
+    if run(["git", "status", "--porcelain"], TEMPLATE).stdout and mismatch == [ANSWERS]:
+        # A dirty working tree is copied through a throwaway commit, recorded as `_commit`.
+        strip = re.compile(r"^_commit: .*$", flags=re.MULTILINE)
+        texts = {strip.sub("", (p / ANSWERS).read_text("utf-8")) for p in (default_project, again)}
+        assert len(texts) == 1
+        mismatch = []
     assert (mismatch, errors) == ([], [])
 
 
@@ -138,3 +146,32 @@ def test_the_licence_follows_the_answer(tmp_path: Path, license_id: str) -> None
     assert not text.endswith("\n\n")
     expected_spdx = "LicenseRef-Proprietary" if license_id == "Proprietary" else license_id
     assert pyproject["project"]["license"] == expected_spdx
+
+
+def test_make_help_lists_every_target_with_a_description(default_project: Path) -> None:
+    makefile = (default_project / "Makefile").read_text(encoding="utf-8")
+    targets = re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE)
+    undocumented = [t for t in targets if not re.search(rf"^{t}:.*## \S", makefile, re.MULTILINE)]
+    assert undocumented == []
+
+    listed = re.sub(r"\x1b\[[0-9;]*m", "", run(["make", "help"], default_project).stdout)
+    assert {line.split()[0] for line in listed.splitlines() if line.strip()} == set(targets)
+    assert {"setup", "doctor", "format", "lint", "typecheck", "test", "check"} <= set(targets)
+    assert {"data", "train", "evaluate", "predict"} <= set(targets)
+
+
+def test_every_question_is_documented_with_its_choices() -> None:
+    questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text(encoding="utf-8"))
+    docs = (TEMPLATE / "docs" / "questions.md").read_text(encoding="utf-8")
+    for name, spec in questions.items():
+        if name.startswith("_") or not isinstance(spec, dict) or spec.get("when") is False:
+            continue
+        assert f"### `{name}`" in docs, f"question {name} is not documented in docs/questions.md"
+        section = docs.split(f"### `{name}`", 1)[1].split("\n### ", 1)[0]
+        choices = spec.get("choices", {})
+        for value in choices.values() if isinstance(choices, dict) else choices:
+            assert f"`{value}`" in section, f"choice {value} of {name} is not documented"
+
+
+def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
+    run(["mkdocs", "build", "--strict", "--quiet", "--site-dir", str(tmp_path / "site")], TEMPLATE)
