@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.helpers import TEMPLATE, git_identity, git_init, project_env
+from tests.helpers import TEMPLATE, copy_template_tree, git_identity, git_init, project_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,11 +103,7 @@ def bench_green(work: Path, runs: int, cold: bool) -> Path:
 
 def bench_update(work: Path, runs: int) -> None:
     """`copier update` (CLI) from 1.0.0 to 1.1.0 of a throwaway repository of this template."""
-    src = work / "tpl"
-    src.mkdir()
-    shutil.copy2(TEMPLATE / "copier.yml", src)
-    for folder in ("includes", "template"):
-        shutil.copytree(TEMPLATE / folder, src / folder)
+    src = copy_template_tree(work / "tpl")
     env = git_identity()
     git_init(src)
     sh(["git", "tag", "1.0.0"], src, env)

@@ -82,6 +82,16 @@ def render(
     return dest
 
 
+def copy_template_tree(dest: Path) -> Path:
+    """This template's files (no git history, no caches) in a new folder, to be versioned by a test."""
+    dest.mkdir(parents=True)
+    shutil.copy2(TEMPLATE / "copier.yml", dest)
+    ignore = shutil.ignore_patterns("__pycache__", "*.py[co]")
+    for folder in ("includes", "template"):
+        shutil.copytree(TEMPLATE / folder, dest / folder, ignore=ignore)
+    return dest
+
+
 @cache
 def python_bin_dirs() -> tuple[str, ...]:
     """Directories holding `python3.X` for each supported version found here (pyenv builds first)."""

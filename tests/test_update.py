@@ -6,7 +6,6 @@ as a team would, updates, and checks the result. All through Copier's API, never
 """
 
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,16 @@ import pytest
 import yaml
 from copier.errors import UserMessageError
 
-from .helpers import COVERING_SET, TEMPLATE, files_of, git_identity, git_init, render, run
+from .helpers import (
+    COVERING_SET,
+    TEMPLATE,
+    copy_template_tree,
+    files_of,
+    git_identity,
+    git_init,
+    render,
+    run,
+)
 
 PACKAGE = "src/my_ml_project"
 NEW_FILE = "CODE_OF_CONDUCT.md"
@@ -29,12 +37,7 @@ class TemplateRepo:
     """A git repository holding a copy of this template, to tag versions of it."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        path.mkdir(parents=True)
-        shutil.copy2(TEMPLATE / "copier.yml", path)
-        ignore = shutil.ignore_patterns("__pycache__", "*.py[co]")
-        for folder in ("includes", "template"):
-            shutil.copytree(TEMPLATE / folder, path / folder, ignore=ignore)
+        self.path = copy_template_tree(path)
         run(["git", "init", "--quiet", "--initial-branch=main"], path)
 
     def edit(self, relative: str, change: Callable[[str], str]) -> None:

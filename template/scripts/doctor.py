@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTHON = "{{ python_version }}"
 
 
 @dataclass(frozen=True)
@@ -42,10 +41,16 @@ def check_tools() -> list[Finding]:
 
 
 def check_python() -> Finding:
-    found = _run("uv", "python", "find", f">={PYTHON}", "--no-project")
+    version_file = ROOT / ".python-version"
+    if not version_file.is_file():
+        return Finding(
+            False, ".python-version exists", "restore it: `git checkout .python-version`"
+        )
+    wanted = version_file.read_text(encoding="utf-8").strip()
+    found = _run("uv", "python", "find", f">={wanted}", "--no-project")
     if found.returncode == 0:
-        return Finding(True, f"a Python >= {PYTHON} is available ({found.stdout.strip()})")
-    return Finding(False, f"a Python >= {PYTHON} is available", f"run `uv python install {PYTHON}`")
+        return Finding(True, f"a Python >= {wanted} is available ({found.stdout.strip()})")
+    return Finding(False, f"a Python >= {wanted} is available", f"run `uv python install {wanted}`")
 
 
 def check_git() -> list[Finding]:
