@@ -8,7 +8,6 @@ asserted. The output format is described in README.md ("Benchmark").
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import tempfile
@@ -16,7 +15,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.helpers import TEMPLATE, copy_template_tree, git_identity, git_init, project_env
+from tests.helpers import (
+    TEMPLATE,
+    container_engine,
+    copy_template_tree,
+    git_identity,
+    git_init,
+    project_env,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,14 +137,6 @@ def bench_update(work: Path, runs: int) -> None:
         return lambda: sh(["copier", "update", "--defaults", "--quiet"], project, env)
 
     report("update_cli", median_of(runs, prepare), note="1.0.0 -> 1.1.0, one file added")
-
-
-def container_engine() -> str | None:
-    for engine in ("docker", "podman"):
-        exe = shutil.which(engine)
-        if exe and subprocess.run([exe, "info"], capture_output=True, check=False).returncode == 0:
-            return engine
-    return None
 
 
 def bench_image(project: Path) -> None:

@@ -262,3 +262,12 @@ def assert_answers_reached_output(project: Path, answers: Mapping[str, Any]) -> 
     for key in answers:
         assert key in checks or f"{key}:" in recorded, f"answer {key!r} is not a question"
         assert checks.get(key, True), f"answer {key}={answers[key]!r} did not reach the output"
+
+
+def container_engine() -> str | None:
+    """`docker` where its daemon answers, else `podman` where it works, else None."""
+    for engine in ("docker", "podman"):
+        exe = shutil.which(engine)
+        if exe and subprocess.run([exe, "info"], capture_output=True, check=False).returncode == 0:
+            return engine
+    return None

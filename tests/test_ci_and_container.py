@@ -3,7 +3,6 @@ schema validation and zizmor for workflows, their run steps executed here, hadol
 and a real image build and run where a container engine works."""
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .helpers import git_identity, git_init, project_env, render, run
+from .helpers import container_engine, git_identity, git_init, project_env, render, run
 
 
 def workflows(project: Path) -> list[Path]:
@@ -94,15 +93,6 @@ def test_the_ci_lint_and_test_jobs_run_green_here(tmp_path: Path) -> None:
             assert "${{" not in command, f"keep expressions out of run steps: {command}"
             # setup-uv's python-version input sets UV_PYTHON.
             run(["bash", "-eo", "pipefail", "-c", command], project, env | {"UV_PYTHON": python})
-
-
-def container_engine() -> str | None:
-    """`docker` where its daemon answers, else `podman` where it works, else None."""
-    for engine in ("docker", "podman"):
-        exe = shutil.which(engine)
-        if exe and subprocess.run([exe, "info"], capture_output=True, check=False).returncode == 0:
-            return engine
-    return None
 
 
 @pytest.mark.slow
