@@ -36,6 +36,9 @@ DEFAULT_ANSWERS: dict[str, Any] = {
 COVERING_SET: list[dict[str, Any]] = [
     {},  # the defaults: scikit-learn, mlflow, Python 3.12, MIT, GitHub, Docker, template updates
     {
+        # Names unlike the defaults: non-ASCII, a leading digit, a package name of the team's choosing.
+        "project_name": "2nd Détection de fraude",
+        "package_name": "fraud_detection",
         "ml_framework": "scikit-learn",
         "experiment_tracking": "none",
         "python_version": "3.10",

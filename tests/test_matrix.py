@@ -142,3 +142,20 @@ def test_each_covering_answer_set_renders_the_same_bytes_twice(
     assert files_of(first) == files_of(second)
     for name in files_of(first):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("framework", ["scikit-learn", "pytorch"])
+def test_the_longest_names_allowed_still_render_formatted_python(
+    snapshot: Path, tmp_path: Path, framework: str
+) -> None:
+    answers = {
+        "project_name": "A" * 80,
+        "project_slug": "s" * 50,
+        "package_name": "p" * 50,
+        "ml_framework": framework,
+    }
+    project = render(tmp_path / "p", answers, src=snapshot, vcs_ref="")
+
+    assert_answers_reached_output(project, answers)
+    run(["black", "--check", "--quiet", "."], project)
+    run(["ruff", "check", "--quiet", "--no-cache", "."], project)
