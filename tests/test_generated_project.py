@@ -2,7 +2,13 @@
 
 import csv
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,45 @@ def readme_commands(project: Path, heading: str) -> list[list[str]]:
             if command:
                 commands.append(command.split())
     return commands
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def search_through_mlflow_ui(project: Path, query: str) -> list[Any]:
+    """Start `make mlflow-ui` on a free port, search runs through its REST API, stop it."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "mlflow-ui", f"MLFLOW_PORT={port}"],
+        cwd=project,
+        env=project_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search"
+    body = json.dumps({"experiment_ids": ["1"], "filter": query}).encode()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+    try:
+        for _ in range(120):  # up to a minute for the server to start
+            try:
+                request = urllib.request.Request(
+                    url, data=body, headers={"Content-Type": "application/json"}
+                )
+                with opener.open(request, timeout=5) as response:
+                    runs: list[Any] = json.load(response).get("runs", [])
+                    return runs
+            except OSError:
+                assert server.poll() is None, "make mlflow-ui exited"
+                time.sleep(0.5)
+        raise AssertionError("the MLflow UI did not answer within a minute")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -93,6 +138,9 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
     )
     assert "'baseline.accuracy'" in search.stdout
     assert "'model.accuracy'" in search.stdout
+    # ... and the README's way to browse and search it, `make mlflow-ui`, serves it.
+    runs = search_through_mlflow_ui(project, 'metrics."model.balanced_accuracy" > 0.5')
+    assert len(runs) == 1
 
     # A bad config stops with the key named, exit code non-zero, and writes nothing.
     bad = project / "configs" / "bad.yaml"
