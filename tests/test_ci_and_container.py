@@ -3,6 +3,7 @@ schema validation and zizmor for workflows, their run steps executed here, hadol
 and a real image build and run where a container engine works."""
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,27 @@ def test_the_ci_lint_and_test_jobs_run_green_here(tmp_path: Path) -> None:
             run(["bash", "-eo", "pipefail", "-c", command], project, env | {"UV_PYTHON": python})
 
 
+def base_images(dockerfile: Path) -> set[str]:
+    """The images a Dockerfile builds from: its FROM lines and COPY --from=IMAGE sources."""
+    text = dockerfile.read_text(encoding="utf-8")
+    images = set(re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE))
+    images |= set(re.findall(r"COPY --from=(\S+:\S+)", text))
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)", text, flags=re.MULTILINE))
+    return {image for image in images if image not in stages}
+
+
+def image_available(engine: str, image: str) -> bool:
+    """True if the engine has the image, or can pull it (bounded to two minutes)."""
+    for args in (["image", "inspect", image], ["pull", "--quiet", image]):
+        try:
+            done = subprocess.run([engine, *args], capture_output=True, timeout=120, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        if done.returncode == 0:
+            return True
+    return False
+
+
 @pytest.mark.slow
 @pytest.mark.container
 def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path) -> None:
@@ -102,6 +124,9 @@ def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path)
     if engine is None:
         pytest.skip("no working container engine (docker or podman)")
     project = render(tmp_path / "p")
+    for base in base_images(project / "Dockerfile"):
+        if not image_available(engine, base):
+            pytest.skip(f"{engine} cannot find or pull {base} (no registry, and no local stand-in)")
     env = project_env()
     git_init(project, env)
     run(["make", "setup"], project, env)
