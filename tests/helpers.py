@@ -23,6 +23,7 @@ DEFAULT_ANSWERS: dict[str, Any] = {
     "author_email": "ml-team@example.com",
     "python_version": "3.12",
     "license": "MIT",
+    "task": "classification",
     "ml_framework": "scikit-learn",
     "experiment_tracking": "mlflow",
     "ci": "github",
@@ -31,14 +32,16 @@ DEFAULT_ANSWERS: dict[str, Any] = {
 }
 
 # A covering set of answers: every value of every question, and every pair of values of the questions
-# that interact (framework x tracking, framework x docker, ci x docker, ci x template_updates,
-# tracking x docker), at least once. Python 3.11 for PyTorch: the only version with a local torch wheel.
+# that interact (task x framework, task x tracking, task x docker, framework x tracking, framework x
+# docker, ci x docker, ci x template_updates, tracking x docker), at least once. Python 3.11 for
+# PyTorch: the only version with a local torch wheel.
 COVERING_SET: list[dict[str, Any]] = [
     {},  # the defaults: scikit-learn, mlflow, Python 3.12, MIT, GitHub, Docker, template updates
     {
         # Names unlike the defaults: non-ASCII, a leading digit, a package name of the team's choosing.
         "project_name": "2nd Détection de fraude",
         "package_name": "fraud_detection",
+        "task": "regression",
         "ml_framework": "scikit-learn",
         "experiment_tracking": "none",
         "python_version": "3.10",
@@ -54,15 +57,27 @@ COVERING_SET: list[dict[str, Any]] = [
         "template_updates": False,
     },
     {
+        "task": "regression",
         "ml_framework": "pytorch",
         "experiment_tracking": "none",
         "python_version": "3.11",
         "license": "Proprietary",
         "ci": "none",
     },
-    {"python_version": "3.13", "license": "Proprietary", "use_docker": False},
-    {"ml_framework": "pytorch", "python_version": "3.11", "use_docker": False},
+    {"task": "regression", "python_version": "3.13", "license": "Proprietary", "use_docker": False},
+    {
+        "ml_framework": "pytorch",
+        "experiment_tracking": "none",
+        "python_version": "3.11",
+        "use_docker": False,
+    },
 ]
+
+# Per task: the bundled dataset, and the metric that says whether the model beats the baseline.
+DATASETS = {"classification": "wine", "regression": "diabetes"}
+PRIMARY_METRIC = {"classification": "balanced_accuracy", "regression": "r2"}
+# Per framework: its one module in the generated package (copier.yml's computed `framework.module`).
+FRAMEWORK_MODULES = {"scikit-learn": "sklearn_model", "pytorch": "torch_model"}
 
 
 def render(
@@ -251,7 +266,7 @@ def assert_answers_reached_output(project: Path, answers: Mapping[str, Any]) -> 
             if full["license"] != "Proprietary"
             else 'license = "LicenseRef-Proprietary"' in pyproject
         ),
-        "ml_framework": (package / "network.py").is_file() == (full["ml_framework"] == "pytorch"),
+        "ml_framework": (package / f"{FRAMEWORK_MODULES[full['ml_framework']]}.py").is_file(),
         "experiment_tracking": ("mlflow" in pyproject) == (full["experiment_tracking"] == "mlflow"),
         "ci": (project / ".github" / "workflows" / "ci.yml").is_file() == github,
         "use_docker": (project / "Dockerfile").is_file() == full["use_docker"],
@@ -261,6 +276,8 @@ def assert_answers_reached_output(project: Path, answers: Mapping[str, Any]) -> 
         .read_text("utf-8")
         .startswith(f"# {full['project_name']}\n"),
         "package_name": package.is_dir(),
+        "task": f"data/raw/{DATASETS[full['task']]}.csv"
+        in (project / "configs" / "train.yaml").read_text("utf-8"),
     }
     for key in answers:
         assert key in checks or f"{key}:" in recorded, f"answer {key!r} is not a question"

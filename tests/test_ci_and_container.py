@@ -95,6 +95,14 @@ def test_the_ci_lint_and_test_jobs_run_green_here(tmp_path: Path) -> None:
             # setup-uv's python-version input sets UV_PYTHON.
             run(["bash", "-eo", "pipefail", "-c", command], project, env | {"UV_PYTHON": python})
 
+    # A team whose table is private (not in git): the pipeline step skips with a notice, green.
+    pipeline = next(command for command in _steps(workflow, "test") if "make train" in command)
+    config = project / "configs" / "train.yaml"
+    text = config.read_text(encoding="utf-8").replace("data/raw/wine.csv", "data/raw/private.csv")
+    config.write_text(text, encoding="utf-8")
+    skipped = run(["bash", "-eo", "pipefail", "-c", pipeline], project, env | {"UV_PYTHON": python})
+    assert "::notice::The table configs/train.yaml names is not in the checkout" in skipped.stdout
+
 
 def base_images(dockerfile: Path) -> set[str]:
     """The images a Dockerfile builds from: its FROM lines and COPY --from=IMAGE sources."""

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -16,6 +17,7 @@ import pytest
 
 from .helpers import (
     COVERING_SET,
+    PRIMARY_METRIC,
     assert_answers_reached_output,
     effective,
     git_init,
@@ -82,6 +84,20 @@ def search_through_mlflow_ui(project: Path, query: str) -> list[Any]:
         server.wait(timeout=30)
 
 
+def assert_shipped_model_settings_are_the_defaults(
+    project: Path, package: str, env: dict[str, str] | None = None
+) -> None:
+    """configs/train.yaml's `model:` (from copier.yml's `framework.settings`) is the framework module's
+    `ModelConfig()`: the two places that state the defaults agree."""
+    code = (
+        f"import yaml; from {package}.models import ModelConfig;"
+        "shipped = yaml.safe_load(open('configs/train.yaml', encoding='utf-8'))['model'];"
+        "defaults = ModelConfig().model_dump(mode='json');"
+        "assert shipped == defaults, (shipped, defaults)"
+    )
+    run(["uv", "run", "--frozen", "python", "-c", code], project, env)
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as stream:
         return list(csv.DictReader(stream))
@@ -115,7 +131,9 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["model"]["accuracy"] > metrics["baseline"]["accuracy"]
     assert (project / "models" / "model.joblib").is_file()
-    assert (project / "reports" / "figures" / "confusion_matrix.png").stat().st_size > 1000
+    for figure in ("confusion_matrix", "permutation_importance"):
+        assert (project / "reports" / "figures" / f"{figure}.png").stat().st_size > 1000
+    assert_shipped_model_settings_are_the_defaults(project, "my_ml_project")
     held_out = read_rows(project / "data" / "processed" / "test.csv")
     predictions = read_rows(project / "data" / "processed" / "predictions.csv")
     assert len(predictions) == len(held_out)
@@ -183,12 +201,131 @@ def test_each_covering_answer_set_is_green_trains_tracks_and_predicts(
     run(["make", "data", "train", "evaluate", "predict"], project, env)
 
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["model"]["balanced_accuracy"] > metrics["baseline"]["balanced_accuracy"] + 0.3
+    primary = PRIMARY_METRIC[full["task"]]
+    assert metrics["model"][primary] > metrics["baseline"][primary] + 0.3
     metadata = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
-    assert metadata["metrics"] == metrics
+    assert metadata["metrics"][f"model.{primary}"] == metrics["model"][primary]
+    assert metadata["schema"]["task"] == full["task"]
     records = (project / "reports" / "runs.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(records) == 1
-    assert json.loads(records[0])["metrics"]["model.accuracy"] == metrics["model"]["accuracy"]
+    assert [json.loads(record) for record in records] == [metadata]
+    assert_shipped_model_settings_are_the_defaults(project, full["package_name"], env)
     assert (project / "mlruns.db").is_file() == (full["experiment_tracking"] == "mlflow")
     predictions = read_rows(project / "data" / "processed" / "predictions.csv")
     assert len(predictions) == len(read_rows(project / "data" / "processed" / "test.csv"))
+
+
+def write_customers(path: Path, rows: int = 240) -> None:
+    """A team's own table: an ID, text labels, a categorical column with gaps, a boolean, missing
+    numbers; the label follows the plan, the activity and the usage, with noise."""
+    generator = random.Random(7)  # noqa: S311  # test data, not secrets
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["customer_id", "plan", "active", "usage", "age", "status"])
+        for number in range(rows):
+            plan = generator.choice(["basic", "pro", "team", ""])
+            active = generator.random() < 0.5
+            usage = round(generator.gammavariate(2.0, 10.0), 2)
+            age = "" if generator.random() < 0.1 else generator.randint(18, 80)
+            stays = plan == "pro" or (active and usage > 12) or generator.random() < 0.05
+            status = "stayed" if stays else "churned"
+            writer.writerow([f"C{number:04d}", plan, active, usage, age, status])
+
+
+def write_houses(path: Path, rows: int = 240) -> None:
+    """A regression table: a price from an area and a district, with an ID."""
+    generator = random.Random(7)  # noqa: S311  # test data, not secrets
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["house", "area", "district", "price"])
+        for number in range(rows):
+            area = generator.uniform(40, 160)
+            district = generator.choice(["north", "south", "east"])
+            price = 2 * area + (80 if district == "north" else 0) + generator.gauss(0, 10)
+            writer.writerow([number, round(area, 1), district, round(price, 1)])
+
+
+def declare_table(project: Path, **data: str) -> None:
+    """Edit only the `data:` lines of configs/train.yaml, as the README's "Use your own data" says."""
+    config = project / "configs" / "train.yaml"
+    lines = config.read_text(encoding="utf-8").splitlines()
+    for key, value in data.items():
+        position = next(i for i, line in enumerate(lines) if line.startswith(f"  {key}:"))
+        lines[position] = f"  {key}: {value}"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_a_team_brings_its_own_tables_by_editing_only_the_config(tmp_path: Path) -> None:
+    """The issue's "done when": a table of the team's own (categories, gaps, text labels, an ID) and a
+    regression table in Parquet train, beat the baseline, evaluate and predict with the IDs, after
+    editing only configs/train.yaml; `make check` stays green with the config on a private file."""
+    project = render(tmp_path / "my-ml-project")
+    git_init(project)
+    run(["make", "setup"], project)
+    assert "/data/**/*" in (project / ".gitignore").read_text(encoding="utf-8")  # not in git
+    write_customers(project / "data" / "raw" / "customers.csv")
+    new = project / "data" / "raw" / "new_customers.csv"
+    write_customers(new, rows=20)
+    rows = read_rows(new)
+    with new.open("w", newline="", encoding="utf-8") as stream:  # unlabelled, and a new category
+        writer = csv.DictWriter(stream, fieldnames=[k for k in rows[0] if k != "status"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: ("enterprise" if k == "plan" else v) for k, v in row.items() if k != "status"}
+            )
+
+    declare_table(
+        project,
+        path="data/raw/customers.csv",
+        target="status",
+        id_columns="[customer_id]",
+    )
+    run(["make", "train", "evaluate"], project)
+    run(["make", "predict", f"INPUT={new}", "OUTPUT=data/processed/scored.csv"], project)
+
+    metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["model"]["balanced_accuracy"] > metrics["baseline"]["balanced_accuracy"] + 0.2
+    for figure in ("confusion_matrix", "roc_curve", "permutation_importance"):
+        assert (project / "reports" / "figures" / f"{figure}.png").stat().st_size > 1000
+    scored = read_rows(project / "data" / "processed" / "scored.csv")
+    assert [row["customer_id"] for row in scored] == [row["customer_id"] for row in rows]
+    assert list(scored[0]) == [
+        "customer_id",
+        "prediction",
+        "probability_churned",
+        "probability_stayed",
+    ]
+
+    # The same for regression, from Parquet: only data: changes.
+    write_houses(project / "data" / "raw" / "houses.csv")
+    run(
+        [
+            "uv",
+            "run",
+            "--frozen",
+            "python",
+            "-c",
+            "import pandas as pd; pd.read_csv('data/raw/houses.csv')"
+            ".to_parquet('data/raw/houses.parquet')",
+        ],
+        project,
+    )
+    declare_table(
+        project,
+        path="data/raw/houses.parquet",
+        target="price",
+        task="regression",
+        id_columns="[house]",
+    )
+    run(["make", "train", "predict"], project)
+    metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["model"]["r2"] > 0.8 > metrics["baseline"]["r2"]
+    for figure in ("predicted_vs_actual", "residuals"):
+        assert (project / "reports" / "figures" / f"{figure}.png").stat().st_size > 1000
+    predictions = read_rows(project / "data" / "processed" / "predictions.csv")
+    assert list(predictions[0]) == ["house", "prediction"]
+
+    # The tests never read the team's file: with the config on it, the project stays green.
+    run(["make", "check"], project)
+    status = run(["git", "status", "--porcelain"], project).stdout.splitlines()
+    assert sorted(status) == [" M configs/train.yaml", "?? uv.lock"]

@@ -26,18 +26,24 @@ from .test_questions import QUESTIONS
 VALUES: dict[str, list[Any]] = {
     "python_version": ["3.10", "3.11", "3.12", "3.13"],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
+    "task": ["classification", "regression"],
     "ml_framework": ["scikit-learn", "pytorch"],
     "experiment_tracking": ["mlflow", "none"],
     "ci": ["github", "none"],
     "use_docker": [True, False],
     "template_updates": [True, False],
 }
+# `task` only sets the demo table and the config's defaults: rather than doubling the product, it
+# alternates along it, and the test below checks that it still meets every value of every question.
+ALTERNATING = "task"
 
 
 def all_answer_sets() -> list[dict[str, Any]]:
     sets = []
-    for combination in itertools.product(*VALUES.values()):
-        answers = dict(zip(VALUES, combination, strict=True))
+    crossed = {name: values for name, values in VALUES.items() if name != ALTERNATING}
+    for position, combination in enumerate(itertools.product(*crossed.values())):
+        answers = dict(zip(crossed, combination, strict=True))
+        answers[ALTERNATING] = VALUES[ALTERNATING][(position // 5) % 2]
         if answers["ci"] == "none":
             if not answers["template_updates"]:
                 continue  # not asked without GitHub CI: one set, not two
@@ -57,6 +63,18 @@ def test_the_matrix_knows_every_choice_of_every_question() -> None:
             choices = list(choices.values())
         assert sorted(map(str, values)) == sorted(map(str, choices)), name
     assert len(ALL_SETS) == 4 * 4 * 2 * 2 * (2 * 2 + 2)
+    # The alternating question meets every value of every other question, and every stack.
+    for name, values in VALUES.items():
+        if name == ALTERNATING:
+            continue
+        for value, task in itertools.product(values, VALUES[ALTERNATING]):
+            assert any(
+                answers.get(name, value) == value and answers[ALTERNATING] == task
+                for answers in ALL_SETS
+                if name in answers
+            ), (name, value, task)
+    stacks = {(s["task"], s["ml_framework"], s["experiment_tracking"]) for s in ALL_SETS}
+    assert stacks == set(STACKS)
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +86,16 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+STACKS = list(
+    itertools.product(VALUES["task"], VALUES["ml_framework"], VALUES["experiment_tracking"])
+)
+
+
 @cache
-def _reference(snapshot: Path, framework: str, tracking: str, base: Path) -> Path:
-    """One project per framework x tracking: the only answers its Python code depends on."""
-    answers = {"ml_framework": framework, "experiment_tracking": tracking}
-    return render(base / f"ref-{framework}-{tracking}", answers, src=snapshot, vcs_ref="")
+def _reference(snapshot: Path, task: str, framework: str, tracking: str, base: Path) -> Path:
+    """One project per task x framework x tracking: the only answers its Python depends on."""
+    answers = {"task": task, "ml_framework": framework, "experiment_tracking": tracking}
+    return render(base / f"ref-{task}-{framework}-{tracking}", answers, src=snapshot, vcs_ref="")
 
 
 def python_files(project: Path) -> dict[str, bytes]:
@@ -83,14 +106,15 @@ def python_files(project: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize(
-    ("framework", "tracking"),
-    list(itertools.product(["scikit-learn", "pytorch"], ["mlflow", "none"])),
-)
+@pytest.mark.parametrize(("task", "framework", "tracking"), STACKS)
 def test_the_python_of_each_stack_is_formatted_and_lint_free(
-    snapshot: Path, tmp_path_factory: pytest.TempPathFactory, framework: str, tracking: str
+    snapshot: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    task: str,
+    framework: str,
+    tracking: str,
 ) -> None:
-    project = _reference(snapshot, framework, tracking, tmp_path_factory.getbasetemp())
+    project = _reference(snapshot, task, framework, tracking, tmp_path_factory.getbasetemp())
     run(["black", "--check", "--quiet", "."], project)
     run(["ruff", "check", "--quiet", "--no-cache", "."], project)
 
@@ -127,7 +151,11 @@ def test_every_answer_combination_renders_a_sound_project(
             json.loads(text)
     # Formatted as rendered: the Python is byte for byte the checked reference of its stack.
     reference = _reference(
-        snapshot, full["ml_framework"], full["experiment_tracking"], tmp_path_factory.getbasetemp()
+        snapshot,
+        full["task"],
+        full["ml_framework"],
+        full["experiment_tracking"],
+        tmp_path_factory.getbasetemp(),
     )
     assert python_files(project) == python_files(reference)
 
@@ -144,15 +172,17 @@ def test_each_covering_answer_set_renders_the_same_bytes_twice(
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
-@pytest.mark.parametrize("framework", ["scikit-learn", "pytorch"])
+@pytest.mark.parametrize(("task", "framework", "tracking"), STACKS)
 def test_the_longest_names_allowed_still_render_formatted_python(
-    snapshot: Path, tmp_path: Path, framework: str
+    snapshot: Path, tmp_path: Path, task: str, framework: str, tracking: str
 ) -> None:
     answers = {
         "project_name": "A" * 80,
         "project_slug": "s" * 50,
         "package_name": "p" * 50,
+        "task": task,
         "ml_framework": framework,
+        "experiment_tracking": tracking,
     }
     project = render(tmp_path / "p", answers, src=snapshot, vcs_ref="")
 

@@ -1,100 +1,222 @@
-"""Data stage: get the raw dataset, validate frames at the boundary, split them.
+"""Data stage: the table that `data:` in the config declares, checked at the boundary, then split.
 
-The dataset is scikit-learn's copy of the UCI wine recognition data (178 wines, 13 chemical measurements,
-3 cultivars): it ships inside the package, so every command works offline. To use your own data, change
-`load_raw_dataset` and `FEATURES`/`TARGET`; the rest of the pipeline follows the schema.
+Pure functions on frames; reading and writing files is `storage.py`'s job.
+
+- `demo_table`: a dataset that ships with scikit-learn (wine for classification, diabetes for
+  regression), so that everything works offline before a team brings its own table.
+- `describe_table`: which columns are features, and of which kind (numeric or categorical), inferred
+  from the training table; the result, a `TableSchema`, is saved with the model.
+- `check_table`: validates a frame against a `TableSchema` with pandera, reporting every problem at once,
+  one line each, naming the file and the column.
+- `split`: a seeded train/test split, stratified for classification.
 """
 
-import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
-from sklearn.datasets import load_wine
-from sklearn.model_selection import train_test_split
 
 from .errors import DataValidationError
+from .features import FeatureKind, feature_kind
 
-TARGET = "target"
-FEATURES: tuple[str, ...] = (
-    "alcohol",
-    "malic_acid",
-    "ash",
-    "alcalinity_of_ash",
-    "magnesium",
-    "total_phenols",
-    "flavanoids",
-    "nonflavanoid_phenols",
-    "proanthocyanins",
-    "color_intensity",
-    "hue",
-    "od280/od315_of_diluted_wines",
-    "proline",
-)
+if TYPE_CHECKING:
+    from .config import DataConfig
+
+DEMO_FILES = {
+    "classification": Path("data/raw/wine.csv"),
+    "regression": Path("data/raw/diabetes.csv"),
+}
+_SHOWN = 3  # examples shown per problem
 
 
-def load_raw_dataset() -> pd.DataFrame:
-    """The raw dataset as one frame: the feature columns and the integer class in `target`."""
-    bunch = load_wine(as_frame=True)
-    frame: pd.DataFrame = bunch.frame
+@dataclass(frozen=True)
+class TableSchema:
+    """What a model was trained on: saved in its metadata, checked against every table it scores."""
+
+    target: str
+    task: str
+    id_columns: tuple[str, ...] = ()
+    features: Mapping[str, FeatureKind] = field(default_factory=dict)
+    classes: tuple[Any, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "task": self.task,
+            "id_columns": list(self.id_columns),
+            "features": dict(self.features),
+            "classes": list(self.classes),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> "TableSchema":
+        return cls(
+            target=str(raw["target"]),
+            task=str(raw["task"]),
+            id_columns=tuple(raw["id_columns"]),
+            features=dict(raw["features"]),
+            classes=tuple(raw["classes"]),
+        )
+
+
+def demo_table(task: str) -> pd.DataFrame:
+    """The demo dataset of a task, with its label in a column named `target`."""
+    from sklearn.datasets import load_diabetes, load_wine
+
+    if task == "classification":
+        frame: pd.DataFrame = load_wine(as_frame=True).frame
+    else:
+        frame = load_diabetes(as_frame=True, scaled=False).frame
     return frame
 
 
-def validate(frame: pd.DataFrame, *, labelled: bool = True) -> pd.DataFrame:
-    """Check a frame against the schema and return its columns in schema order.
-
-    Features must all be present and numeric; with `labelled`, the target must be present, integer and
-    complete. An unlabelled frame may still carry the target column: it is dropped.
-    """
-    if frame.empty:
-        raise DataValidationError("the data has no rows")
-    expected = [*FEATURES, TARGET] if labelled else list(FEATURES)
-    missing = [column for column in expected if column not in frame.columns]
-    unexpected = [column for column in frame.columns if column not in (*FEATURES, TARGET)]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing columns {missing}")
-        if unexpected:
-            parts.append(f"unexpected columns {unexpected}")
-        raise DataValidationError("the data does not match the schema: " + ", ".join(parts))
-    non_numeric = [
-        column for column in FEATURES if not pd.api.types.is_numeric_dtype(frame[column])
-    ]
-    if non_numeric:
-        raise DataValidationError(f"feature columns must be numeric: {non_numeric}")
-    if labelled:
-        target = frame[TARGET]
-        if target.isna().any():
-            raise DataValidationError(f"the target column '{TARGET}' has missing values")
-        if not pd.api.types.is_integer_dtype(target):
-            raise DataValidationError(f"the target column '{TARGET}' must hold integer classes")
-    return frame[expected].copy()
-
-
-def split(frame: pd.DataFrame, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A stratified, seeded train/test split of a labelled frame."""
-    train: pd.DataFrame
-    test: pd.DataFrame
-    train, test = train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=frame[TARGET]
+def describe_table(frame: pd.DataFrame, data: "DataConfig") -> TableSchema:
+    """The schema `data` declares for this table: features are the listed columns, or every column but
+    the target and the IDs, each numeric or categorical by its values. Call `check_table` next."""
+    if data.features is None:
+        roles = {data.target, *data.id_columns}
+        names = [column for column in frame.columns if column not in roles]
+    else:
+        names = list(data.features)
+    kinds = {
+        str(name): feature_kind(frame[name]) if name in frame.columns else "numeric"
+        for name in names
+    }
+    return TableSchema(
+        target=data.target, task=data.task, id_columns=data.id_columns, features=kinds
     )
+
+
+def check_table(
+    frame: pd.DataFrame,
+    schema: TableSchema,
+    *,
+    source: str,
+    labelled: bool = True,
+    ignore_extra: bool = False,
+) -> pd.DataFrame:
+    """`frame` with the schema's columns (IDs, features, then the target when `labelled`), numeric
+    features as floats. Every problem is reported at once, one line each; the first names `source`.
+
+    Training tables (`labelled`) need a target in every row, and a value in every feature column.
+    Tables to score may carry the target column (it is left out) and, with `ignore_extra`, other columns.
+    """
+    import pandera.pandas as pa
+    from pandera.errors import SchemaErrors
+
+    if frame.empty:
+        raise DataValidationError(f"{source}: the table has no rows")
+    finite = pa.Check(
+        lambda values: ~np.isinf(pd.to_numeric(values, errors="coerce")),
+        ignore_na=True,
+        error="infinite values",
+    )
+    not_empty = pa.Check(lambda values: values.notna().any(), error="no values at all")
+    columns = {name: pa.Column(nullable=True) for name in schema.id_columns}
+    for name, kind in schema.features.items():
+        checks = [not_empty] if labelled else []
+        if kind == "numeric":
+            columns[name] = pa.Column(float, coerce=True, nullable=True, checks=[finite, *checks])
+        else:
+            columns[name] = pa.Column(nullable=True, checks=checks)
+    if labelled and schema.task == "regression":
+        columns[schema.target] = pa.Column(float, coerce=True, checks=[finite])
+    elif labelled:
+        columns[schema.target] = pa.Column()
+    else:
+        columns[schema.target] = pa.Column(required=False, nullable=True)
+    strict: bool | str = "filter" if labelled or ignore_extra else True
+    try:
+        checked: pd.DataFrame = pa.DataFrameSchema(columns, strict=strict).validate(
+            frame, lazy=True
+        )
+    except SchemaErrors as errors:
+        raise DataValidationError(_report(errors.failure_cases, schema, source)) from None
+    if labelled and schema.task == "classification" and checked[schema.target].nunique() < 2:
+        raise DataValidationError(
+            f"{source}: column '{schema.target}' (the target) holds a single class: "
+            "classification needs two or more (for a number to predict, set data.task: regression)"
+        )
+    order = [*schema.id_columns, *schema.features, *([schema.target] if labelled else [])]
+    return checked[order]
+
+
+def with_classes(schema: TableSchema, frame: pd.DataFrame) -> TableSchema:
+    """The schema with the classes of a checked training table (classification only)."""
+    if schema.task != "classification":
+        return schema
+    classes = sorted(
+        pd.unique(frame[schema.target]).tolist(), key=lambda label: (str(type(label)), label)
+    )
+    return TableSchema(
+        target=schema.target,
+        task=schema.task,
+        id_columns=schema.id_columns,
+        features=schema.features,
+        classes=tuple(classes),
+    )
+
+
+def split(
+    frame: pd.DataFrame, schema: TableSchema, *, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded train/test split of a checked table, stratified by class for classification."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = frame[schema.target] if schema.task == "classification" else None
+    try:
+        train, test = train_test_split(
+            frame, test_size=test_size, random_state=seed, stratify=stratify
+        )
+    except ValueError as exc:
+        raise DataValidationError(
+            f"cannot split {len(frame)} rows with data.test_size {test_size}: {exc}"
+        ) from None
     return train, test
 
 
-def read_csv(path: Path, *, labelled: bool = True) -> pd.DataFrame:
-    """Read a CSV file and validate it; a missing file is a `DataValidationError` with the fix."""
-    if not path.is_file():
-        raise DataValidationError(f"{path} not found: run `make data` (or `make train`) first")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataValidationError(f"{path}: not a readable CSV file ({exc})") from None
-    try:
-        return validate(frame, labelled=labelled)
-    except DataValidationError as exc:
-        raise DataValidationError(f"{path}: {exc}") from None
+def _report(failures: pd.DataFrame, schema: TableSchema, source: str) -> str:
+    """One line per problem (a column and a check, with a count and examples), each naming `source`."""
+    lines = []
+    missing = failures.loc[failures["check"] == "column_in_dataframe", "failure_case"].tolist()
+    if missing:
+        lines.append(f"missing columns {[str(name) for name in missing]}")
+    extra = failures.loc[failures["check"] == "column_in_schema", "failure_case"].tolist()
+    if extra:
+        lines.append(
+            f"unexpected columns {[str(name) for name in extra]}: the model was not trained on "
+            "them (drop them, or pass --ignore-extra)"
+        )
+    per_column = failures[failures["column"].notna()]
+    converted = set(per_column.loc[per_column["check"].str.startswith("coerce_dtype"), "column"])
+    for (column, name), group in per_column.groupby(["column", "check"], sort=False):
+        check = str(name)
+        if check.startswith("dtype(") and column in converted:
+            continue  # the same values as the failed conversion to numbers
+        role = " (the target)" if column == schema.target else ""
+        count = len(group)
+        rows = [str(int(index) + 1) for index in group["index"].dropna()[:_SHOWN]]
+        where = ""
+        if rows:
+            where = f" ({'row' if count == 1 else 'rows'} {', '.join(rows)}"
+            where += ", ...)" if count > _SHOWN else ")"
+        if check == "not_nullable":
+            problem = f"{_rows(count)} {'has' if count == 1 else 'have'} no value{where}"
+        elif check.startswith(("coerce_dtype", "dtype(")):
+            examples = ", ".join(repr(value) for value in group["failure_case"][:_SHOWN])
+            problem = f"not a number in {_rows(count)}, e.g. {examples}{where}"
+            if role and schema.task == "regression":
+                problem += " (to predict classes, set data.task: classification)"
+        elif check == "no values at all":
+            problem = "has no values at all: fill it, or list data.features without it"
+        else:
+            problem = f"{check} in {_rows(count)}{where}"
+        lines.append(f"column '{column}'{role}: {problem}")
+    return "\n".join(f"{source}: {line}" for line in lines)
 
 
-def fingerprint(path: Path) -> str:
-    """SHA-256 of a file's bytes: which data a model was trained on."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"

@@ -1,4 +1,10 @@
-"""Evaluation stage: metrics of each model on held-out data, and a confusion-matrix figure."""
+"""Evaluation stage: task-aware metrics of each model on held-out data, and figures of the model.
+
+Classification: accuracy, balanced accuracy, macro F1 and, where the model gives probabilities, ROC AUC;
+a confusion matrix and, for two classes, a ROC curve. Regression: RMSE, MAE and R²; predicted against
+actual values, and residuals. Both: permutation importance of each feature column. Figures are drawn by
+scikit-learn's display helpers on `matplotlib.figure.Figure` objects (no global pyplot state).
+"""
 
 from collections.abc import Mapping
 from typing import Any
@@ -6,46 +12,132 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
-from .data import FEATURES, TARGET
+from .data import TableSchema
 
 Metrics = dict[str, float]
 
+# Per task, the metric that decides whether the model beats the baseline (higher is better), and the
+# scikit-learn scorer of the same name for permutation importance.
+PRIMARY_METRIC = {"classification": "balanced_accuracy", "regression": "r2"}
 
-def score(model: Any, test: pd.DataFrame) -> Metrics:
-    """Accuracy, balanced accuracy and macro F1 of one fitted model on a labelled frame."""
-    actual = test[TARGET]
-    predicted = model.predict(test[list(FEATURES)])
-    return {
-        "accuracy": float(accuracy_score(actual, predicted)),
-        "balanced_accuracy": float(balanced_accuracy_score(actual, predicted)),
-        "f1_macro": float(f1_score(actual, predicted, average="macro", zero_division=0)),
+
+def score(model: Any, test: pd.DataFrame, schema: TableSchema) -> Metrics:
+    """The task's metrics of one fitted model on a checked, labelled frame."""
+    from sklearn import metrics
+
+    actual = test[schema.target]
+    predicted = model.predict(test[list(schema.features)])
+    if schema.task == "regression":
+        return {
+            "rmse": float(metrics.root_mean_squared_error(actual, predicted)),
+            "mae": float(metrics.mean_absolute_error(actual, predicted)),
+            "r2": float(metrics.r2_score(actual, predicted)),
+        }
+    result = {
+        "accuracy": float(metrics.accuracy_score(actual, predicted)),
+        "balanced_accuracy": float(metrics.balanced_accuracy_score(actual, predicted)),
+        "f1_macro": float(metrics.f1_score(actual, predicted, average="macro", zero_division=0)),
     }
+    auc = _roc_auc(model, test, schema)
+    if auc is not None:
+        result["roc_auc"] = auc
+    return result
 
 
-def score_all(models: Mapping[str, Any], test: pd.DataFrame) -> dict[str, Metrics]:
+def score_all(
+    models: Mapping[str, Any], test: pd.DataFrame, schema: TableSchema
+) -> dict[str, Metrics]:
     """`score` for each named model, e.g. {"baseline": {...}, "model": {...}}."""
-    return {name: score(model, test) for name, model in models.items()}
+    return {name: score(model, test, schema) for name, model in models.items()}
 
 
-def confusion_matrix_figure(model: Any, test: pd.DataFrame, title: str = "model") -> Figure:
-    """Counts of actual (rows) against predicted (columns) classes."""
-    actual = test[TARGET].to_numpy()
-    predicted = model.predict(test[list(FEATURES)])
-    labels = np.unique(np.concatenate([actual, predicted]))
-    counts = confusion_matrix(actual, predicted, labels=labels)
-    figure = Figure(figsize=(5, 4), dpi=100)
-    axes = figure.subplots()
-    image = axes.imshow(counts, cmap="Blues")
-    figure.colorbar(image, ax=axes)
-    for (row, column), count in np.ndenumerate(counts):
-        colour = "white" if count > counts.max() / 2 else "black"
-        axes.text(column, row, str(count), ha="center", va="center", color=colour)
-    axes.set_xticks(range(len(labels)), [str(label) for label in labels])
-    axes.set_yticks(range(len(labels)), [str(label) for label in labels])
-    axes.set_xlabel("predicted class")
-    axes.set_ylabel("actual class")
-    axes.set_title(f"Confusion matrix: {title}")
-    figure.tight_layout()
+def beats_baseline(metrics: Mapping[str, Metrics], task: str) -> bool:
+    """Whether the model scores higher than the baseline on the task's primary metric."""
+    primary = PRIMARY_METRIC[task]
+    return metrics["model"][primary] > metrics["baseline"][primary]
+
+
+def figures(
+    model: Any, test: pd.DataFrame, schema: TableSchema, seed: int = 0
+) -> dict[str, Figure]:
+    """The task's figures of one fitted model, by file name (without suffix)."""
+    from sklearn.metrics import ConfusionMatrixDisplay, PredictionErrorDisplay, RocCurveDisplay
+
+    features, actual = test[list(schema.features)], test[schema.target]
+    predicted = model.predict(features)
+    drawn: dict[str, Figure] = {}
+    if schema.task == "classification":
+        figure, axes = _figure()
+        ConfusionMatrixDisplay.from_predictions(actual, predicted, ax=axes, colorbar=False)
+        axes.set_title("Confusion matrix (held-out rows)")
+        drawn["confusion_matrix"] = figure
+        classes = list(getattr(model, "classes_", []))
+        if len(classes) == 2 and hasattr(model, "predict_proba"):
+            figure, axes = _figure()
+            positive = model.predict_proba(features)[:, 1]
+            RocCurveDisplay.from_predictions(
+                actual, positive, pos_label=classes[1], name="model", ax=axes
+            )
+            axes.set_title(f"ROC curve (positive class: {classes[1]})")
+            drawn["roc_curve"] = figure
+    else:
+        for kind, name in (
+            ("actual_vs_predicted", "predicted_vs_actual"),
+            ("residual_vs_predicted", "residuals"),
+        ):
+            figure, axes = _figure()
+            PredictionErrorDisplay.from_predictions(actual, predicted, kind=kind, ax=axes)
+            axes.set_title(name.replace("_", " ").capitalize() + " (held-out rows)")
+            drawn[name] = figure
+    drawn["permutation_importance"] = importance_figure(model, test, schema, seed)
+    for figure in drawn.values():
+        figure.tight_layout()
+    return drawn
+
+
+def importance_figure(model: Any, test: pd.DataFrame, schema: TableSchema, seed: int) -> Figure:
+    """How much the primary metric drops when one feature column is shuffled (up to 20 columns)."""
+    from sklearn.inspection import permutation_importance
+
+    features = test[list(schema.features)]
+    result = permutation_importance(
+        model,
+        features,
+        test[schema.target],
+        scoring=PRIMARY_METRIC[schema.task],
+        n_repeats=5,
+        random_state=seed,
+        max_samples=min(len(features), 2000),  # enough rows to rank columns, at bounded cost
+    )
+    order = np.argsort(result.importances_mean)[-20:]
+    figure, axes = _figure(height=max(3.0, 0.3 * len(order) + 1.0))
+    axes.boxplot(
+        result.importances[order].T,
+        orientation="horizontal",
+        tick_labels=features.columns[order].tolist(),
+    )
+    axes.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+    axes.set_xlabel(f"drop in {PRIMARY_METRIC[schema.task]} when the column is shuffled")
+    axes.set_title("Permutation importance (held-out rows)")
     return figure
+
+
+def _roc_auc(model: Any, test: pd.DataFrame, schema: TableSchema) -> float | None:
+    """ROC AUC (one-vs-rest for several classes), or None without probabilities or without every class
+    among the held-out rows."""
+    from sklearn.metrics import roc_auc_score
+
+    classes = list(getattr(model, "classes_", []))
+    actual = test[schema.target]
+    if not hasattr(model, "predict_proba") or set(actual) != set(classes) or len(classes) < 2:
+        return None
+    probabilities = model.predict_proba(test[list(schema.features)])
+    if len(classes) == 2:
+        return float(roc_auc_score(actual == classes[1], probabilities[:, 1]))
+    return float(roc_auc_score(actual, probabilities, multi_class="ovr", labels=classes))
+
+
+def _figure(height: float = 4.0) -> tuple[Figure, Any]:
+    figure = Figure(figsize=(6, height), dpi=100)
+    return figure, figure.subplots()

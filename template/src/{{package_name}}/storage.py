@@ -1,0 +1,131 @@
+"""All file I/O: tables (CSV or Parquet, by suffix), models, JSON records and figures.
+
+Writes are atomic: a file is written beside its destination and then renamed over it, so an interrupted
+command leaves the previous file whole, never half of a new one.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .errors import DataValidationError, PipelineError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`, renamed to `path` when the block ends without an error."""
+    if path.is_dir():
+        raise PipelineError(f"{path} is a directory: give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot write here ({exc.strerror})") from None
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def read_table(path: Path, *, hint: str = "") -> pd.DataFrame:
+    """A CSV or Parquet file as a frame; a missing or unreadable file is one clear error."""
+    if path.is_dir():
+        raise DataValidationError(f"{path} is a directory, not a CSV or Parquet file")
+    if not path.is_file():
+        raise DataValidationError(f"{path} not found{': ' + hint if hint else ''}")
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(f"{path}: the file is empty") from None
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        kind = "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataValidationError(f"{path}: not a readable {kind} file ({first_line})") from None
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as temporary:
+        if path.suffix.lower() == ".parquet":
+            frame.to_parquet(temporary, index=False)
+        else:
+            frame.to_csv(temporary, index=False)
+
+
+def save_model(model: Any, path: Path) -> None:
+    import joblib
+
+    with atomic_path(path) as temporary:
+        joblib.dump(model, temporary)
+
+
+def load_model(path: Path) -> Any:
+    """Load a model saved by `save_model`. Unpickling runs code: load only models you trust."""
+    import joblib
+
+    if not path.is_file():
+        raise PipelineError(f"{path} not found: run `make train` first")
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # any failure to unpickle means the same to the user
+        raise PipelineError(
+            f"{path}: not a model saved by this project ({type(exc).__name__}): run `make train`"
+        ) from None
+
+
+def write_json(data: Any, path: Path) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise PipelineError(f"{path} not found: run `make train` first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise PipelineError(f"{path}: not valid JSON: run `make train` to write it again") from None
+
+
+def save_figure(figure: "Figure", path: Path) -> None:
+    """Write a figure in the format its suffix names (e.g. `.png`)."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format=path.suffix.removeprefix(".") or "png")
+
+
+def fingerprint(path: Path) -> str:
+    """SHA-256 of a file's bytes: which data a model was trained on."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit(directory: Path = Path()) -> str | None:
+    """The commit checked out in `directory`, or None outside a git repository."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    completed = subprocess.run(  # noqa: S603  # fixed arguments, no shell
+        [git, "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        return None
+    return completed.stdout.strip() or None
