@@ -98,6 +98,47 @@ def assert_shipped_model_settings_are_the_defaults(
     run(["uv", "run", "--frozen", "python", "-c", code], project, env)
 
 
+# Per framework, an integer setting to vary across runs.
+VARIED = {"scikit-learn": "model.max_depth", "pytorch": "model.hidden_units"}
+
+
+def assert_runs_filter_sort_and_promote(
+    project: Path, package: str, framework: str, env: dict[str, str] | None = None
+) -> None:
+    """Issue 11's "done when", on a project that has trained once: three runs with a setting
+    overridden and one with another seed; a typed filter returns exactly two, sorted as asked;
+    promoting the older of them makes `predict` use it."""
+    key = VARIED[framework]
+    for value in (3, 8, 12):
+        run(["make", "train", f"SET={key}={value}"], project, env)
+    run(["make", "train", "SET=seed=7"], project, env)
+    cli = ["uv", "run", "--frozen", "python", "-m", package]
+    listed = run(
+        [
+            *cli,
+            "runs",
+            "--filter",
+            f"params.{key} > 5",
+            "--sort",
+            f"params.{key}:desc",
+            "--format",
+            "json",
+        ],
+        project,
+        env,
+    )
+    found = json.loads(listed.stdout)
+    assert [record["params"][key] for record in found] == [12, 8]
+    older = found[1]["run_id"]
+    run([*cli, "promote", older[:8]], project, env)
+    promoted = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
+    assert (promoted["run_id"], promoted["params"][key]) == (older, 8)
+    run(["make", "predict"], project, env)
+    table = run([*cli, "runs", "--limit", "2"], project, env).stdout.splitlines()
+    assert len(table) == 3
+    assert "seed" in table[0]
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as stream:
         return list(csv.DictReader(stream))
@@ -149,7 +190,7 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
             "python",
             "-c",
             "import mlflow; mlflow.set_tracking_uri('sqlite:///mlruns.db');"
-            "runs = mlflow.search_runs(experiment_names=['my-ml-project'], output_format='list');"
+            "runs = mlflow.search_runs(experiment_names=['my-ml-project-wine'], output_format='list');"
             "print(sorted(runs[0].data.metrics))",
         ],
         project,
@@ -159,6 +200,9 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
     # ... and the README's way to browse and search it, `make mlflow-ui`, serves it.
     runs = search_through_mlflow_ui(project, 'metrics."model.balanced_accuracy" > 0.5')
     assert len(runs) == 1
+
+    # Experiments: overrides, a typed filter over the runs, promoting an older run.
+    assert_runs_filter_sort_and_promote(project, "my_ml_project", "scikit-learn")
 
     # A bad config stops with the key named, exit code non-zero, and writes nothing.
     bad = project / "configs" / "bad.yaml"
@@ -207,8 +251,11 @@ def test_each_covering_answer_set_is_green_trains_tracks_and_predicts(
     assert metadata["metrics"][f"model.{primary}"] == metrics["model"][primary]
     assert metadata["schema"]["task"] == full["task"]
     records = (project / "reports" / "runs.jsonl").read_text(encoding="utf-8").splitlines()
-    assert [json.loads(record) for record in records] == [metadata]
+    run_folder = project / "models" / "runs" / metadata["run_id"]
+    kept = json.loads((run_folder / "metadata.json").read_text(encoding="utf-8"))
+    assert [json.loads(record) for record in records] == [kept]
     assert_shipped_model_settings_are_the_defaults(project, full["package_name"], env)
+    assert_runs_filter_sort_and_promote(project, full["package_name"], full["ml_framework"], env)
     assert (project / "mlruns.db").is_file() == (full["experiment_tracking"] == "mlflow")
     predictions = read_rows(project / "data" / "processed" / "predictions.csv")
     assert len(predictions) == len(read_rows(project / "data" / "processed" / "test.csv"))

@@ -6,7 +6,7 @@ actual values, and residuals. Both: permutation importance of each feature colum
 scikit-learn's display helpers on `matplotlib.figure.Figure` objects (no global pyplot state).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -120,6 +120,36 @@ def importance_figure(model: Any, test: pd.DataFrame, schema: TableSchema, seed:
     axes.axvline(0.0, color="grey", linestyle="--", linewidth=1)
     axes.set_xlabel(f"drop in {PRIMARY_METRIC[schema.task]} when the column is shuffled")
     axes.set_title("Permutation importance (held-out rows)")
+    return figure
+
+
+def comparison_figure(records: Sequence[Mapping[str, Any]]) -> Figure:
+    """Several runs side by side: one panel per model metric, one bar per run (baseline dashed)."""
+    names = [str(record.get("run_name") or str(record["run_id"])[:8]) for record in records]
+    metrics = sorted(
+        {key for record in records for key in record.get("metrics", {}) if key.startswith("model.")}
+    )
+    figure = Figure(figsize=(3.0 * max(len(metrics), 1), 3.5), dpi=100)
+    panels = figure.subplots(1, max(len(metrics), 1), squeeze=False)[0]
+    for axes, metric in zip(panels, metrics, strict=False):
+        values = [record["metrics"].get(metric, np.nan) for record in records]
+        axes.bar(range(len(names)), values, color="tab:blue")
+        baseline = [
+            record["metrics"].get("baseline." + metric.removeprefix("model.")) for record in records
+        ]
+        if all(value is not None for value in baseline):
+            axes.hlines(
+                baseline,
+                [i - 0.4 for i in range(len(names))],
+                [i + 0.4 for i in range(len(names))],
+                colors="grey",
+                linestyles="--",
+                label="baseline",
+            )
+        axes.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        axes.set_title(metric.removeprefix("model."))
+    figure.suptitle("Runs side by side (held-out rows; dashed: baseline)")
+    figure.tight_layout()
     return figure
 
 

@@ -6,10 +6,9 @@ command leaves the previous file whole, never half of a new one.
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,19 +24,20 @@ if TYPE_CHECKING:
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path`, renamed to `path` when the block ends without an error."""
+    """A new path beside `path` to write to, renamed to `path` when the block ends without an error.
+    The writer creates the file, so it gets the usual permissions (readable in a container too)."""
     if path.is_dir():
         raise PipelineError(f"{path} is a directory: give a file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise PipelineError(f"{path}: cannot write here ({exc.strerror})") from None
-    os.close(handle)
-    temporary = Path(name)
+        raise PipelineError(f"{path.parent}: cannot create this folder ({exc.strerror})") from None
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         yield temporary
         temporary.replace(path)
+    except PermissionError as exc:
+        raise PipelineError(f"{path}: cannot write here ({exc.strerror})") from None
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -99,6 +99,8 @@ def read_json(path: Path) -> Any:
         raise PipelineError(f"{path} not found: run `make train` first")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read it ({exc.strerror})") from None
     except (ValueError, UnicodeDecodeError):
         raise PipelineError(f"{path}: not valid JSON: run `make train` to write it again") from None
 
@@ -118,14 +120,37 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+def copy_file(source: Path, destination: Path) -> None:
+    if not source.is_file():
+        raise PipelineError(f"{source} not found")
+    with atomic_path(destination) as temporary:
+        shutil.copyfile(source, temporary)
+
+
+def write_text(text: str, path: Path) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
 def git_commit(directory: Path = Path()) -> str | None:
     """The commit checked out in `directory`, or None outside a git repository."""
+    return _git(["rev-parse", "HEAD"], directory) or None
+
+
+def git_dirty(directory: Path = Path()) -> bool | None:
+    """Whether the work tree has changes not in that commit (untracked files count); None outside a
+    git repository."""
+    status = _git(["status", "--porcelain"], directory)
+    return None if status is None else bool(status)
+
+
+def _git(arguments: list[str], directory: Path) -> str | None:
     git = shutil.which("git")
     if git is None:
         return None
     completed = subprocess.run(  # noqa: S603  # fixed arguments, no shell
-        [git, "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=False
+        [git, *arguments], cwd=directory, capture_output=True, text=True, check=False
     )
     if completed.returncode != 0:
         return None
-    return completed.stdout.strip() or None
+    return completed.stdout.strip()
