@@ -118,7 +118,7 @@ def assert_runs_filter_sort_and_promote(
             *cli,
             "runs",
             "--filter",
-            f"params.{key} > 5",
+            f"params.{key} > 5 and params.{key} <= 12",
             "--sort",
             f"params.{key}:desc",
             "--format",
