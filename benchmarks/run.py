@@ -8,10 +8,13 @@ asserted. The output format is described in README.md ("Benchmark").
 
 import argparse
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -154,6 +157,86 @@ def bench_image(project: Path) -> None:
     subprocess.run([engine, "rmi", "--force", tag], capture_output=True, check=False)
 
 
+# Records 200 runs through the project's own sinks (MLflow and reports/runs.jsonl), without training.
+RECORD_RUNS = """
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import mlflow
+
+from my_ml_project.config import load_config
+from my_ml_project.tracking import append_record, as_text, tracked_run
+
+config = load_config(Path("configs/train.yaml"))
+rng = random.Random(0)
+for seed in range(200):
+    params = config.model_dump(mode="json")
+    params["model"]["max_depth"] = rng.choice([None, 3, 5, 8, 12])
+    params["seed"] = seed
+    metrics = {"model": {"f1_macro": rng.random()}, "baseline": {"f1_macro": 0.2}}
+    with tracked_run(config, Path("configs/train.yaml")) as started:
+        record = replace(started, params=params, metrics=metrics, tags={"dirty": False}).record()
+        mlflow.log_params({key: as_text(value) for key, value in record["params"].items()})
+        mlflow.log_metrics(record["metrics"])
+        mlflow.set_tags({key: as_text(value) for key, value in record["tags"].items()})
+        append_record(record, config.outputs.runs_file)
+"""
+
+
+def bench_experiments(project: Path, runs: int) -> None:
+    """`runs` over 200 recorded runs, and the MLflow UI's first answer, beside the reference import."""
+    env = project_env()
+    reference = median_of(
+        runs,
+        lambda i: lambda: sh(
+            ["uv", "run", "--frozen", "python", "-c", "import sklearn.ensemble, pandas"],
+            project,
+            env,
+        ),
+    )
+    report("reference_import", reference, note="uv run python -c 'import sklearn.ensemble, pandas'")
+    sh(["uv", "run", "--frozen", "python", "-c", RECORD_RUNS], project, env)
+    query = ["uv", "run", "--frozen", "my-ml-project", "runs", "--format", "json"]
+    query += ["--filter", "params.model.max_depth > 5", "--sort", "metrics.model.f1_macro:desc"]
+    seconds = median_of(runs, lambda i: lambda: sh(query, project, env))
+    report("runs_filter_200", seconds, note=f"MLflow store, ratio {seconds / reference:.1f}x")
+
+    def first_answer(i: int) -> Callable[[], object]:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"http://127.0.0.1:{port}/"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        def action() -> None:
+            server = subprocess.Popen(
+                ["make", "mlflow-ui", f"MLFLOW_PORT={port}"],
+                cwd=project,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                for _ in range(600):  # up to two minutes
+                    try:
+                        with opener.open(url, timeout=2):
+                            return
+                    except OSError:
+                        time.sleep(0.2)
+                raise SystemExit("the MLflow UI did not answer within two minutes")
+            finally:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
+
+        return action
+
+    report(
+        "mlflow_ui_first_answer", median_of(runs, first_answer), note="make mlflow-ui to HTTP 200"
+    )
+
+
 def bench_suite() -> None:
     seconds = timed(lambda: sh(["uv", "run", "pytest", "-n", "auto", "-q"], ROOT, dict(os.environ)))
     report("suite_full", seconds, note="uv run pytest -n auto, once")
@@ -180,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["COPIER_SETTINGS_PATH"] = str(settings)
         bench_copy(work, args.runs)
         project = bench_green(work, args.runs, args.cold)
+        bench_experiments(project, args.runs)
         bench_update(work, args.runs)
         if args.image:
             bench_image(project)
