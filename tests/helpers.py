@@ -76,8 +76,12 @@ COVERING_SET: list[dict[str, Any]] = [
 # Per task: the bundled dataset, and the metric that says whether the model beats the baseline.
 DATASETS = {"classification": "wine", "regression": "diabetes"}
 PRIMARY_METRIC = {"classification": "balanced_accuracy", "regression": "r2"}
-# Per framework: its one module in the generated package (copier.yml's computed `framework.module`).
-FRAMEWORK_MODULES = {"scikit-learn": "sklearn_model", "pytorch": "torch_model"}
+# Per framework (every choice of `ml_framework`): its one module in the generated package (copier.yml's
+# computed `framework.module`), and an integer setting the end-to-end tests vary across runs.
+FRAMEWORKS: dict[str, dict[str, str]] = {
+    "scikit-learn": {"module": "sklearn_model", "varied": "model.max_depth"},
+    "pytorch": {"module": "torch_model", "varied": "model.hidden_units"},
+}
 
 
 def render(
@@ -266,7 +270,7 @@ def assert_answers_reached_output(project: Path, answers: Mapping[str, Any]) -> 
             if full["license"] != "Proprietary"
             else 'license = "LicenseRef-Proprietary"' in pyproject
         ),
-        "ml_framework": (package / f"{FRAMEWORK_MODULES[full['ml_framework']]}.py").is_file(),
+        "ml_framework": (package / f"{FRAMEWORKS[full['ml_framework']]['module']}.py").is_file(),
         "experiment_tracking": ("mlflow" in pyproject) == (full["experiment_tracking"] == "mlflow"),
         "ci": (project / ".github" / "workflows" / "ci.yml").is_file() == github,
         "use_docker": (project / "Dockerfile").is_file() == full["use_docker"],

@@ -17,6 +17,7 @@ import pytest
 
 from .helpers import (
     COVERING_SET,
+    FRAMEWORKS,
     PRIMARY_METRIC,
     assert_answers_reached_output,
     effective,
@@ -98,17 +99,13 @@ def assert_shipped_model_settings_are_the_defaults(
     run(["uv", "run", "--frozen", "python", "-c", code], project, env)
 
 
-# Per framework, an integer setting to vary across runs.
-VARIED = {"scikit-learn": "model.max_depth", "pytorch": "model.hidden_units"}
-
-
 def assert_runs_filter_sort_and_promote(
     project: Path, package: str, framework: str, env: dict[str, str] | None = None
 ) -> None:
     """Issue 11's "done when", on a project that has trained once: three runs with a setting
     overridden and one with another seed; a typed filter returns exactly two, sorted as asked;
     promoting the older of them makes `predict` use it."""
-    key = VARIED[framework]
+    key = FRAMEWORKS[framework]["varied"]
     for value in (3, 8, 12):
         run(["make", "train", f"SET={key}={value}"], project, env)
     run(["make", "train", "SET=seed=7"], project, env)

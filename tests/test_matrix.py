@@ -12,6 +12,7 @@ import yaml
 
 from .helpers import (
     COVERING_SET,
+    FRAMEWORKS,
     TEMPLATE,
     assert_answers_reached_output,
     effective,
@@ -27,7 +28,7 @@ VALUES: dict[str, list[Any]] = {
     "python_version": ["3.10", "3.11", "3.12", "3.13"],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "task": ["classification", "regression"],
-    "ml_framework": ["scikit-learn", "pytorch"],
+    "ml_framework": list(FRAMEWORKS),
     "experiment_tracking": ["mlflow", "none"],
     "ci": ["github", "none"],
     "use_docker": [True, False],
