@@ -30,6 +30,7 @@ DEMO_FILES = {
     "regression": Path("data/raw/diabetes.csv"),
 }
 _SHOWN = 3  # examples shown per problem
+MIN_ROWS = 2  # in each of the train and the test split
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,12 @@ def check_table(
         )
     except SchemaErrors as errors:
         raise DataValidationError(_report(errors.failure_cases, schema, source)) from None
+    target = checked[schema.target] if labelled else None
+    if target is not None and schema.task == "classification" and _looks_continuous(target):
+        raise DataValidationError(
+            f"{source}: column '{schema.target}' (the target) holds {target.nunique()} distinct "
+            "numbers, not classes: for a number to predict, set data.task: regression"
+        )
     if labelled and schema.task == "classification" and checked[schema.target].nunique() < 2:
         raise DataValidationError(
             f"{source}: column '{schema.target}' (the target) holds a single class: "
@@ -167,15 +174,37 @@ def split(
     from sklearn.model_selection import train_test_split
 
     stratify = frame[schema.target] if schema.task == "classification" else None
+    if stratify is not None:
+        counts = stratify.value_counts()
+        rare = [str(label) for label, count in counts.items() if count < 2]
+        if rare:
+            raise DataValidationError(
+                f"column '{schema.target}' (the target): classes {rare} have a single row; each "
+                "class needs 2 or more to be split into train and test: drop or merge them"
+            )
     try:
         train, test = train_test_split(
             frame, test_size=test_size, random_state=seed, stratify=stratify
         )
     except ValueError as exc:
+        first = str(exc).splitlines()[0][:200]
         raise DataValidationError(
-            f"cannot split {len(frame)} rows with data.test_size {test_size}: {exc}"
+            f"cannot split {len(frame)} rows with data.test_size {test_size}: {first}"
         ) from None
+    if min(len(train), len(test)) < MIN_ROWS:
+        raise DataValidationError(
+            f"data.test_size {test_size} splits {len(frame)} rows into {len(train)} to train and "
+            f"{len(test)} to test: each needs {MIN_ROWS} or more (more rows, or another test_size)"
+        )
     return train, test
+
+
+def _looks_continuous(target: pd.Series) -> bool:
+    """Numbers with fractions, many of them distinct: a quantity, not class labels."""
+    if pd.api.types.is_bool_dtype(target) or not pd.api.types.is_float_dtype(target):
+        return False
+    fractional = bool((target.dropna() % 1 != 0).any())
+    return fractional and target.nunique() > max(20, len(target) // 10)
 
 
 def _report(failures: pd.DataFrame, schema: TableSchema, source: str) -> str:

@@ -92,9 +92,10 @@ def select(
 
 def find(records: Sequence[Record], run_id: str) -> Record:
     """The one record whose run id starts with `run_id` (at least 4 characters)."""
-    matches = [
-        r for r in records if len(run_id) >= 4 and str(r.get("run_id", "")).startswith(run_id)
-    ]
+    run_id = run_id.lower()
+    if len(run_id) < 4:
+        raise PipelineError(f"run id {run_id!r}: give at least its first 4 characters")
+    matches = [r for r in records if str(r.get("run_id", "")).startswith(run_id)]
     if not matches:
         raise PipelineError(f"no run {run_id!r} in this experiment: `runs` lists them")
     if len(matches) > 1:
@@ -168,6 +169,9 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
+MAX_TOKENS = 300  # a filter longer than this is a mistake, and deep nesting would exhaust the stack
+
+
 def _tokenize(expression: str) -> list[tuple[str, str]]:
     tokens, position = [], 0
     text = expression.rstrip()
@@ -180,6 +184,8 @@ def _tokenize(expression: str) -> list[tuple[str, str]]:
         position = match.end()
     if not tokens:
         raise FilterError("filter: the expression is empty")
+    if len(tokens) > MAX_TOKENS:
+        raise FilterError(f"filter: {len(tokens)} words and symbols, {MAX_TOKENS} at most")
     return tokens
 
 
@@ -208,8 +214,10 @@ def _known_key(key: str, known: Mapping[str, str], context: str) -> str:
     if key in known:
         return known[key]
     if not (key in ATTRIBUTES or key.split(".", 1)[0] in SECTIONS):
+        prefixed = [f"{section}.{key}" for section in SECTIONS if f"{section}.{key}" in known]
+        hint = f" (did you mean {prefixed[0]}?)" if prefixed else ""
         raise FilterError(
-            f"{context}: {key!r} is not a key: keys start with params., metrics. or tags."
+            f"{context}: {key!r} is not a key: keys start with params., metrics. or tags.{hint}"
         )
     close = difflib.get_close_matches(key, list(known), n=1)
     hint = f": did you mean {close[0]}?" if close else " in any recorded run"

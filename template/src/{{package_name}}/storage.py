@@ -4,8 +4,10 @@ Writes are atomic: a file is written beside its destination and then renamed ove
 command leaves the previous file whole, never half of a new one.
 """
 
+import csv
 import hashlib
 import json
+import math
 import shutil
 import subprocess
 import uuid
@@ -28,6 +30,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     The writer creates the file, so it gets the usual permissions (readable in a container too)."""
     if path.is_dir():
         raise PipelineError(f"{path} is a directory: give a file name")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise PipelineError(f"{path} is not a regular file: give a new file name (or - for stdout)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -36,7 +40,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield temporary
         temporary.replace(path)
-    except PermissionError as exc:
+    except OSError as exc:
         raise PipelineError(f"{path}: cannot write here ({exc.strerror})") from None
     finally:
         temporary.unlink(missing_ok=True)
@@ -51,6 +55,7 @@ def read_table(path: Path, *, hint: str = "") -> pd.DataFrame:
     try:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
+        _refuse_repeated_columns(path)
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataValidationError(f"{path}: the file is empty") from None
@@ -58,6 +63,15 @@ def read_table(path: Path, *, hint: str = "") -> pd.DataFrame:
         kind = "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataValidationError(f"{path}: not a readable {kind} file ({first_line})") from None
+
+
+def _refuse_repeated_columns(path: Path) -> None:
+    """pandas renames a repeated CSV column (`a`, `a.1`): a silent change of the table, refused."""
+    with path.open(newline="", encoding="utf-8") as stream:
+        header = next(csv.reader(stream), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataValidationError(f"{path}: repeated column names {repeated}: rename them")
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
@@ -89,9 +103,24 @@ def load_model(path: Path) -> Any:
         ) from None
 
 
+def json_text(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON (RFC 8259): a metric that is not a number (NaN, infinity) is written as null."""
+    return json.dumps(_finite(data), indent=indent, sort_keys=True, allow_nan=False, default=str)
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return data
+
+
 def write_json(data: Any, path: Path) -> None:
     with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        temporary.write_text(json_text(data) + "\n", encoding="utf-8")
 
 
 def read_json(path: Path) -> Any:
