@@ -142,7 +142,7 @@ def check_table(
             f"{source}: column '{schema.target}' (the target) holds {target.nunique()} distinct "
             "numbers, not classes: for a number to predict, set data.task: regression"
         )
-    if labelled and schema.task == "classification" and checked[schema.target].nunique() < 2:
+    if target is not None and schema.task == "classification" and target.nunique() < 2:
         raise DataValidationError(
             f"{source}: column '{schema.target}' (the target) holds a single class: "
             "classification needs two or more (for a number to predict, set data.task: regression)"

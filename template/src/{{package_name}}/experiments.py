@@ -53,8 +53,11 @@ def flat(record: Record) -> dict[str, Any]:
 
 def parse_filter(expression: str, records: Sequence[Record]) -> Predicate:
     """A predicate over flat records; an unknown key or a comparison of the wrong type is an error."""
+    return _parse(expression, _kinds([flat(record) for record in records]))
+
+
+def _parse(expression: str, known: Mapping[str, str]) -> Predicate:
     tokens = _tokenize(expression)
-    known = _kinds([flat(record) for record in records])
     parser = _Parser(tokens, known, expression)
     predicate = parser.expression()
     if parser.position < len(tokens):
@@ -71,22 +74,23 @@ def select(
 ) -> list[Record]:
     """Records matching `expression`, newest first or sorted by `KEY` (`KEY:desc` for descending),
     at most `limit` of them."""
-    chosen = list(records)
+    rows = [(record, flat(record)) for record in records]  # each record flattened once
+    known = _kinds(row for _, row in rows)
     if expression is not None:
-        predicate = parse_filter(expression, records)
-        chosen = [record for record in chosen if predicate(flat(record))]
+        predicate = _parse(expression, known)
+        rows = [(record, row) for record, row in rows if predicate(row)]
     if sort:
         key, _, direction = sort.partition(":")
         if direction not in ("", "asc", "desc"):
             raise FilterError(f"--sort {sort}: the direction is asc or desc, e.g. {key}:desc")
-        _known_key(key, _kinds([flat(record) for record in records]), f"--sort {sort}")
-        present = [r for r in chosen if flat(r).get(key) is not None]
-        absent = [r for r in chosen if flat(r).get(key) is None]
-        present.sort(key=lambda record: flat(record)[key], reverse=direction == "desc")
-        chosen = present + absent
+        _known_key(key, known, f"--sort {sort}")
+        present = [pair for pair in rows if pair[1].get(key) is not None]
+        absent = [pair for pair in rows if pair[1].get(key) is None]
+        present.sort(key=lambda pair: pair[1][key], reverse=direction == "desc")
+        chosen = [record for record, _ in present + absent]
     else:  # newest first; runs recorded within the same second keep their recorded order, reversed
-        order = sorted(enumerate(chosen), key=lambda pair: (str(pair[1].get("time", "")), pair[0]))
-        chosen = [record for _, record in reversed(order)]
+        order = sorted(enumerate(rows), key=lambda item: (str(item[1][1].get("time", "")), item[0]))
+        chosen = [record for _, (record, _) in reversed(order)]
     return chosen[:limit] if limit is not None else chosen
 
 
