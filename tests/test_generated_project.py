@@ -88,13 +88,15 @@ def search_through_mlflow_ui(project: Path, query: str) -> list[Any]:
 def assert_shipped_model_settings_are_the_defaults(
     project: Path, package: str, env: dict[str, str] | None = None
 ) -> None:
-    """configs/train.yaml's `model:` (from copier.yml's `framework.settings`) is the framework module's
-    `ModelConfig()`: the two places that state the defaults agree."""
+    """configs/train.yaml's `model:` and `sweep.params` (from copier.yml's `framework.settings` and
+    `framework.search_space`) are the framework module's `ModelConfig()` and `SEARCH_SPACE`: the two
+    places that state the defaults agree."""
     code = (
-        f"import yaml; from {package}.models import ModelConfig;"
-        "shipped = yaml.safe_load(open('configs/train.yaml', encoding='utf-8'))['model'];"
+        f"import yaml; from {package}.models import SEARCH_SPACE, ModelConfig;"
+        "shipped = yaml.safe_load(open('configs/train.yaml', encoding='utf-8'));"
         "defaults = ModelConfig().model_dump(mode='json');"
-        "assert shipped == defaults, (shipped, defaults)"
+        "assert shipped['model'] == defaults, (shipped['model'], defaults);"
+        "assert shipped['sweep']['params'] == SEARCH_SPACE, (shipped['sweep'], SEARCH_SPACE)"
     )
     run(["uv", "run", "--frozen", "python", "-c", code], project, env)
 

@@ -1,0 +1,355 @@
+"""Hyperparameter sweeps with Optuna: each trial is a training run, recorded like any other.
+
+The search space is the config's `sweep.params`; every trial trains with the sampled model settings
+through the same `train_run` as `train` (its folder, its record, its MLflow run nested under the
+sweep's run) and is tagged with the study's name and the trial's number, so that `runs` finds it.
+
+The study lives in Optuna's storage: a SQLite file by default, or a PostgreSQL URL that workers on
+many machines share (each `sweep` on each machine adds its trials to the one study; Optuna numbers
+them without duplicates). `--workers K` starts K processes here. A worker that dies leaves its trial
+marked failed (at once by this command when it sees the worker go, else by Optuna's heartbeat) and
+the study usable: run `sweep` again to add trials.
+"""
+
+import logging
+import math
+import multiprocessing
+import os
+import socket
+import sys
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Config, SearchRange
+from .errors import PipelineError
+from .evaluate import PRIMARY_METRIC
+from .models import ModelConfig
+from .pipeline import Prepared, prepare, train_run
+from .tracking import flatten, sweep_run
+
+if TYPE_CHECKING:
+    from optuna.trial import Trial
+
+logger = logging.getLogger(__name__)
+
+# A worker's trial with no heartbeat for this long is marked failed by the next worker to start one.
+HEARTBEAT_SECONDS = 30
+# Metrics where lower is better: a sweep minimises them unless `sweep.direction` says otherwise.
+ERROR_METRICS = ("rmse", "mae", "mse", "log_loss")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one worker needs (it is sent to worker processes, so it is plain data)."""
+
+    config: Config
+    config_file: Path
+    study: str
+    storage: str
+    metric: str
+    trials: int
+    parent: str | None
+    worker: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where the study stands after a sweep."""
+
+    study: str
+    storage: str
+    metric: str
+    direction: str
+    counts: Mapping[str, int]
+    best: dict[str, Any] | None
+    failed_workers: tuple[str, ...]
+
+
+def run_sweep(
+    config: Config,
+    config_file: Path,
+    *,
+    trials: int,
+    study: str | None = None,
+    storage: str | None = None,
+    workers: int = 1,
+) -> Outcome:
+    """Add `trials` trials to the study (by default named after the experiment), `workers` at a
+    time, and say where it stands."""
+    optuna = require_optuna()
+    if trials < 1:
+        raise PipelineError(f"--trials {trials}: give a number of trials, 1 or more")
+    if workers < 1:
+        raise PipelineError(f"--workers {workers}: give a number of processes, 1 or more")
+    name = study or config.experiment
+    url = storage_url(storage or os.environ.get("OPTUNA_STORAGE") or config.sweep.storage)
+    metric, direction = objective(config)
+    created = _open(optuna, url, name, direction=direction)
+    if created.direction.name.lower() != direction:
+        raise PipelineError(
+            f"study {name!r} in {shown(url)} {created.direction.name.lower()}s; this config "
+            f"{direction}s {metric}: give another --study, or the same direction"
+        )
+    prepared = prepare(config)  # the table is checked before any worker starts
+    workers = min(workers, trials)
+    logger.info(
+        "Sweep %r in %s: %d trials, %d worker%s, %s %s over %s",
+        name,
+        shown(url),
+        trials,
+        workers,
+        "" if workers == 1 else "s",
+        direction,
+        metric,
+        ", ".join(config.sweep.params),
+    )
+    failed: list[str] = []
+    with sweep_run(config, name) as parent:
+        plans = [
+            Plan(config, config_file, name, url, metric, share, parent, worker)
+            for worker, share in enumerate(_shares(trials, workers))
+        ]
+        if workers == 1:
+            work(plans[0], prepared)
+        else:
+            failed = _run_workers(plans)
+    return _outcome(optuna, url, name, metric, direction, failed)
+
+
+def objective(config: Config) -> tuple[str, str]:
+    """The metric the sweep optimises (a flat name, `model.r2`) and its direction."""
+    metric = config.sweep.metric or f"model.{PRIMARY_METRIC[config.data.task]}"
+    if config.sweep.direction is not None:
+        return metric, config.sweep.direction
+    return metric, "minimize" if metric.rsplit(".", 1)[-1] in ERROR_METRICS else "maximize"
+
+
+def work(plan: Plan, prepared: Prepared | None = None) -> None:
+    """One worker: `plan.trials` trials of the study, one after the other."""
+    optuna = require_optuna()
+    study = optuna.load_study(
+        study_name=plan.study,
+        storage=_storage(optuna, plan.storage),
+        sampler=optuna.samplers.TPESampler(seed=_seed(plan, optuna)),
+    )
+    prepared = prepared or prepare(plan.config)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    space_items = list(plan.config.sweep.params.items())
+
+    def trial_run(trial: "Trial") -> float:
+        trial.set_user_attr("worker", worker)
+        settings = {key: suggest(trial, key, space) for key, space in space_items}
+        changed = {key.split(".", 1)[1]: value for key, value in settings.items()}
+        model = ModelConfig.model_validate({**plan.config.model.model_dump(), **changed})
+        config = plan.config.model_copy(update={"model": model})
+        run = train_run(
+            config,
+            prepared,
+            plan.config_file,
+            name=f"{plan.study}-{trial.number}",
+            tags={"sweep": plan.study, "trial": trial.number},
+            parent=plan.parent,
+        )
+        trial.set_user_attr("run_id", run.run_id)
+        metrics = flatten(run.metrics)
+        if plan.metric not in metrics:
+            known = ", ".join(sorted(metrics))
+            raise PipelineError(
+                f"sweep.metric {plan.metric!r} is not a metric of the runs: {known}"
+            )
+        value = float(metrics[plan.metric])
+        logger.info(
+            "Trial %d: %s %.4f with %s (run %s)",
+            trial.number,
+            plan.metric,
+            value,
+            ", ".join(f"{key}={val}" for key, val in settings.items()),
+            run.run_id[:8],
+        )
+        return value
+
+    # Each stage's progress would be a dozen lines per trial: a line per trial is logged instead.
+    package, before = logging.getLogger(__package__), logging.getLogger(__package__).level
+    if before == logging.INFO:
+        package.setLevel(logging.WARNING)
+        logger.setLevel(logging.INFO)
+    try:  # a trial whose settings a model rejects (scikit-learn's ValueError) fails alone
+        study.optimize(trial_run, n_trials=plan.trials, catch=(ValueError,))
+    finally:
+        package.setLevel(before)
+
+
+def suggest(trial: "Trial", key: str, space: SearchRange | list[Any]) -> Any:
+    """One value of a setting's search space: an integer or float range, or one of a list."""
+    if isinstance(space, list):
+        return trial.suggest_categorical(key, space)
+    if isinstance(space.low, int) and isinstance(space.high, int):
+        return trial.suggest_int(key, space.low, space.high, log=space.log)
+    return trial.suggest_float(key, float(space.low), float(space.high), log=space.log)
+
+
+def require_optuna() -> Any:
+    """Optuna, or one clear error (the Docker image holds what `predict` needs only)."""
+    try:
+        import optuna
+    except ImportError:
+        raise PipelineError(
+            "Optuna is not installed here (the Docker image holds what `predict` needs only): "
+            "sweep in the project with `make sweep`"
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial is logged here
+    return optuna
+
+
+def storage_url(url: str) -> str:
+    """The storage URL, with a relative SQLite path made absolute and its folder created (every
+    process of a sweep then opens the same file)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        path = Path(url.removeprefix(prefix)).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return url
+
+
+def shown(url: str) -> str:
+    """A storage URL fit to print: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: nothing secret to hide in a parse error
+        return url
+
+
+def _storage(optuna: Any, url: str) -> Any:
+    """Optuna's database storage, with heartbeats so that a dead worker's trial is marked failed."""
+    engine: dict[str, Any] = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS
+        )
+
+
+def _open(optuna: Any, url: str, name: str, *, direction: str) -> Any:
+    """The study, created when new; one clear line when the storage cannot be opened."""
+    try:
+        return optuna.create_study(
+            study_name=name,
+            storage=_storage(optuna, url),
+            direction=direction,
+            load_if_exists=True,
+        )
+    except ModuleNotFoundError as exc:
+        raise PipelineError(
+            f"sweep storage {shown(url)} needs the {exc.name} package: add it with `uv add {exc.name}`"
+        ) from None
+    except Exception as exc:  # SQLAlchemy's and the driver's errors: the URL or the server
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PipelineError(
+            f"sweep storage {shown(url)} cannot be opened ({first}): check --storage, "
+            "OPTUNA_STORAGE or sweep.storage in the config"
+        ) from None
+
+
+def _seed(plan: Plan, optuna: Any) -> int:
+    """A sampler seed per worker and per sweep of the study: reproducible, never two alike."""
+    done = len(optuna.load_study(study_name=plan.study, storage=plan.storage).trials)
+    return (plan.config.seed * 1_000_003 + plan.worker * 7_919 + done) % 2**32
+
+
+def _shares(trials: int, workers: int) -> list[int]:
+    """`trials` split as evenly as it goes between `workers`: 12 over 5 is 3, 3, 2, 2, 2."""
+    return [trials // workers + (1 if index < trials % workers else 0) for index in range(workers)]
+
+
+def _run_workers(plans: list[Plan]) -> list[str]:
+    """Run each plan in its own process; the workers that did not finish (as host:pid)."""
+    # A fresh interpreter per worker: no threads or locks inherited from this process.
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_worker_main, args=(plan,)) for plan in plans]
+    for process in processes:
+        process.start()
+    failed = []
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:
+            process.terminate()
+        raise
+    for plan, process in zip(plans, processes, strict=True):
+        if process.exitcode != 0:
+            failed.append(f"{socket.gethostname()}:{process.pid}")
+            logger.warning(
+                "Worker %d stopped (%s) before its %d trials were done",
+                plan.worker,
+                _how(process.exitcode),
+                plan.trials,
+            )
+    if failed:
+        _fail_trials_of(plans[0], failed)
+    return failed
+
+
+def _how(exitcode: int | None) -> str:
+    """How a worker process ended, in words."""
+    if exitcode is not None and exitcode < 0:
+        return f"signal {-exitcode}"
+    return f"exit {exitcode}"
+
+
+def _worker_main(plan: Plan) -> None:
+    """A worker process: the CLI's logging, and errors as one line (exit 2), never a traceback."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        format=f"%(asctime)s %(levelname)-7s [worker {plan.worker}] %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger(__package__).setLevel(logging.WARNING)  # a line per trial, not per stage
+    logger.setLevel(logging.INFO)
+    try:
+        work(plan)
+    except PipelineError as exc:
+        sys.stderr.write(f"worker {plan.worker}: error: {exc}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _fail_trials_of(plan: Plan, workers: list[str]) -> None:
+    """Mark failed the trials that workers which died left running (Optuna's heartbeat would too,
+    later)."""
+    optuna = require_optuna()
+    study = optuna.load_study(study_name=plan.study, storage=plan.storage)
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in running:
+        if trial.user_attrs.get("worker") in workers:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            logger.warning("Trial %d of a stopped worker is marked failed", trial.number)
+
+
+def _outcome(
+    optuna: Any, url: str, name: str, metric: str, direction: str, failed: list[str]
+) -> Outcome:
+    study = optuna.load_study(study_name=name, storage=url)
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name.lower(): 0 for state in optuna.trial.TrialState}
+    for trial in trials:
+        counts[trial.state.name.lower()] += 1
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = None
+    if complete:
+        chosen = study.best_trial
+        value = float(chosen.value) if chosen.value is not None else math.nan
+        best = {
+            "trial": chosen.number,
+            "value": value,
+            "params": dict(chosen.params),
+            "run_id": chosen.user_attrs.get("run_id"),
+        }
+    return Outcome(name, shown(url), metric, direction, counts, best, tuple(failed))
