@@ -87,10 +87,10 @@ def run_sweep(
     name = study or config.experiment
     url = storage_url(storage or os.environ.get("OPTUNA_STORAGE") or config.sweep.storage)
     metric, direction = objective(config)
-    created = _open(optuna, url, name, direction=direction)
-    if created.direction.name.lower() != direction:
+    opened = _open(optuna, url, name, direction=direction)
+    if opened.direction.name.lower() != direction:
         raise PipelineError(
-            f"study {name!r} in {shown(url)} {created.direction.name.lower()}s; this config "
+            f"study {name!r} in {shown(url)} {opened.direction.name.lower()}s; this config "
             f"{direction}s {metric}: give another --study, or the same direction"
         )
     prepared = prepare(config)  # the table is checked before any worker starts
@@ -115,8 +115,8 @@ def run_sweep(
         if workers == 1:
             work(plans[0], prepared)
         else:
-            failed = _run_workers(plans)
-    return _outcome(optuna, url, name, metric, direction, failed)
+            failed = _run_workers(plans, opened)
+    return _outcome(optuna, opened, url, metric, direction, failed)
 
 
 def objective(config: Config) -> tuple[str, str]:
@@ -130,11 +130,8 @@ def objective(config: Config) -> tuple[str, str]:
 def work(plan: Plan, prepared: Prepared | None = None) -> None:
     """One worker: `plan.trials` trials of the study, one after the other."""
     optuna = require_optuna()
-    study = optuna.load_study(
-        study_name=plan.study,
-        storage=_storage(optuna, plan.storage),
-        sampler=optuna.samplers.TPESampler(seed=_seed(plan, optuna)),
-    )
+    study = optuna.load_study(study_name=plan.study, storage=_storage(optuna, plan.storage))
+    study.sampler = optuna.samplers.TPESampler(seed=_seed(plan, len(study.trials)))
     prepared = prepared or prepare(plan.config)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     space_items = list(plan.config.sweep.params.items())
@@ -256,9 +253,9 @@ def _open(optuna: Any, url: str, name: str, *, direction: str) -> Any:
         ) from None
 
 
-def _seed(plan: Plan, optuna: Any) -> int:
-    """A sampler seed per worker and per sweep of the study: reproducible, never two alike."""
-    done = len(optuna.load_study(study_name=plan.study, storage=plan.storage).trials)
+def _seed(plan: Plan, done: int) -> int:
+    """A sampler seed per worker and per sweep of the study (`done` trials so far): reproducible,
+    never two alike."""
     return (plan.config.seed * 1_000_003 + plan.worker * 7_919 + done) % 2**32
 
 
@@ -267,7 +264,7 @@ def _shares(trials: int, workers: int) -> list[int]:
     return [trials // workers + (1 if index < trials % workers else 0) for index in range(workers)]
 
 
-def _run_workers(plans: list[Plan]) -> list[str]:
+def _run_workers(plans: list[Plan], study: Any) -> list[str]:
     """Run each plan in its own process; the workers that did not finish (as host:pid)."""
     # A fresh interpreter per worker: no threads or locks inherited from this process.
     context = multiprocessing.get_context("spawn")
@@ -292,7 +289,7 @@ def _run_workers(plans: list[Plan]) -> list[str]:
                 plan.trials,
             )
     if failed:
-        _fail_trials_of(plans[0], failed)
+        _fail_trials_of(study, failed)
     return failed
 
 
@@ -321,11 +318,10 @@ def _worker_main(plan: Plan) -> None:
         sys.exit(130)
 
 
-def _fail_trials_of(plan: Plan, workers: list[str]) -> None:
+def _fail_trials_of(study: Any, workers: list[str]) -> None:
     """Mark failed the trials that workers which died left running (Optuna's heartbeat would too,
     later)."""
     optuna = require_optuna()
-    study = optuna.load_study(study_name=plan.study, storage=plan.storage)
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for trial in running:
         if trial.user_attrs.get("worker") in workers:
@@ -334,9 +330,8 @@ def _fail_trials_of(plan: Plan, workers: list[str]) -> None:
 
 
 def _outcome(
-    optuna: Any, url: str, name: str, metric: str, direction: str, failed: list[str]
+    optuna: Any, study: Any, url: str, metric: str, direction: str, failed: list[str]
 ) -> Outcome:
-    study = optuna.load_study(study_name=name, storage=url)
     trials = study.get_trials(deepcopy=False)
     counts = {state.name.lower(): 0 for state in optuna.trial.TrialState}
     for trial in trials:
@@ -352,4 +347,4 @@ def _outcome(
             "params": dict(chosen.params),
             "run_id": chosen.user_attrs.get("run_id"),
         }
-    return Outcome(name, shown(url), metric, direction, counts, best, tuple(failed))
+    return Outcome(study.study_name, shown(url), metric, direction, counts, best, tuple(failed))

@@ -1,0 +1,215 @@
+"""Issue 12's "done when", with the real components: a default project sweeps on its own (SQLite), then
+a real PostgreSQL on 127.0.0.1 and compose.yaml's MLflow server on a free loopback port serve a team:
+two checkouts log to one server and each sees the other's runs and downloads its model; a sweep with
+two workers shares one Optuna study in PostgreSQL; killing a worker mid-study leaves it usable.
+Every process started here is stopped by PID, every wait bounded (see services.py).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from sqlalchemy.pool import NullPool
+
+from .helpers import git_init, project_env, render, run
+from .services import Postgres, mlflow_server, postgres, postgres_bin, stop
+
+pytestmark = pytest.mark.slow
+
+CLI = ["uv", "run", "--frozen", "my-ml-project"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A default project, set up and committed, with the demo table written."""
+    project = render(tmp_path_factory.mktemp("team") / "alpha")
+    env = project_env()
+    git_init(project, env)
+    run(["uv", "sync", "--quiet"], project, env)
+    run(["git", "add", "-A"], project, env)
+    run(["git", "commit", "--quiet", "-m", "Start from the template"], project, env)
+    run([*CLI, "data"], project, env)
+    return project
+
+
+@pytest.fixture(scope="module")
+def database(project: Path) -> Iterator[Postgres]:
+    """PostgreSQL as compose.yaml's service sets it up: POSTGRES_DB (mlflow), then the project's
+    init script (which creates the optuna database)."""
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
+    with postgres({"mlflow": project / "docker" / "postgres-init.sql"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def team(project: Path, database: Postgres) -> Iterator[dict[str, str]]:
+    """The environment of a team member: the tracking server and the shared Optuna storage."""
+    with mlflow_server(project, database, project_env()) as url:
+        yield project_env() | {
+            "MLFLOW_TRACKING_URI": url,
+            "OPTUNA_STORAGE": database.url("optuna"),
+        }
+
+
+def storage(url: str) -> optuna.storages.RDBStorage:
+    """The study's storage as this test reads it: connections closed after each use."""
+    return optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool})
+
+
+def listed(project: Path, env: dict[str, str], expression: str) -> list[dict[str, Any]]:
+    found = run([*CLI, "runs", "--filter", expression, "--format", "json"], project, env)
+    return list(json.loads(found.stdout))
+
+
+def test_a_local_sweep_with_two_workers_records_and_promotes_every_trial(project: Path) -> None:
+    env = project_env()
+    swept = run([*CLI, "sweep", "--trials", "12", "--workers", "2", "--promote"], project, env)
+
+    local = storage(f"sqlite:///{project / 'models' / 'sweeps.db'}")
+    study = optuna.load_study(study_name="my-ml-project-wine", storage=local)
+    assert sorted(trial.number for trial in study.trials) == list(range(12))
+    assert "12 complete" in swept.stdout
+    runs = listed(project, env, 'tags.sweep = "my-ml-project-wine"')
+    assert {run["run_id"] for run in runs} == {t.user_attrs["run_id"] for t in study.trials}
+    promoted = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
+    assert promoted["run_id"] == study.best_trial.user_attrs["run_id"]
+
+
+def test_two_checkouts_share_the_tracking_server(
+    project: Path, team: dict[str, str], tmp_path: Path
+) -> None:
+    # Given a second checkout in another directory, both logging to the server
+    other = tmp_path / "beta"
+    run(["git", "clone", "--quiet", str(project), str(other)], tmp_path, team)
+    run(["uv", "sync", "--quiet"], other, team)
+    run([*CLI, "data"], other, team)
+
+    # when each trains, the second with another seed
+    run([*CLI, "train", "--name", "from-alpha"], project, team)
+    run([*CLI, "train", "--name", "from-beta", "--set", "seed=7"], other, team)
+
+    # then one filter in the first checkout sees the second's run, and the first's
+    (beta,) = listed(project, team, "params.seed = 7")
+    assert beta["run_name"] == "from-beta"
+    names = {run["run_name"] for run in listed(other, team, 'tags.task = "classification"')}
+    assert {"from-alpha", "from-beta"} <= names
+
+    # its artifacts live on the server (no client path in the experiment), and the first checkout
+    # downloads and promotes the second's model
+    code = (
+        "import mlflow; e = mlflow.get_experiment_by_name('my-ml-project-wine');"
+        "print(e.artifact_location)"
+    )
+    location = run(["uv", "run", "--frozen", "python", "-c", code], project, team).stdout.strip()
+    assert location.startswith("mlflow-artifacts:"), location
+    run([*CLI, "promote", str(beta["run_id"])[:8]], project, team)
+    model = project / "models" / "model.joblib"
+    assert (
+        model.read_bytes()
+        == (other / "models" / "runs" / str(beta["run_id"]) / "model.joblib").read_bytes()
+    )
+
+
+def test_a_sweep_shares_one_study_in_postgresql(project: Path, team: dict[str, str]) -> None:
+    swept = run(
+        [*CLI, "sweep", "--trials", "12", "--workers", "2", "--study", "team"], project, team
+    )
+
+    study = optuna.load_study(study_name="team", storage=storage(team["OPTUNA_STORAGE"]))
+    numbers = [trial.number for trial in study.trials]
+    assert sorted(numbers) == list(range(12))  # exactly 12, no number twice
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert "'team' in postgresql+psycopg://postgres:***@127.0.0.1" in swept.stdout
+    assert "team-secret" not in swept.stdout + swept.stderr
+
+    # Every trial is a run on the server, nested under the sweep's own run.
+    runs = listed(project, team, 'tags.sweep = "team"')
+    assert sorted(int(str(run["tags"]["trial"])) for run in runs) == list(range(12))
+    code = (
+        "import mlflow; runs = mlflow.search_runs(experiment_names=['my-ml-project-wine'],"
+        " filter_string=\"tags.role = 'sweep' and tags.sweep = 'team'\", output_format='list');"
+        "children = mlflow.search_runs(experiment_names=['my-ml-project-wine'],"
+        " filter_string=f\"tags.mlflow.parentRunId = '{runs[0].info.run_id}'\","
+        " output_format='list'); print(len(runs), len(children))"
+    )
+    counts = run(["uv", "run", "--frozen", "python", "-c", code], project, team).stdout.split()
+    assert counts == ["1", "12"]
+
+
+def test_killing_a_worker_leaves_the_study_usable(project: Path, team: dict[str, str]) -> None:
+    # Given a sweep of two workers of 6 trials each
+    sweep = subprocess.Popen(
+        [*CLI, "sweep", "--trials", "12", "--workers", "2", "--study", "killed"],
+        cwd=project,
+        env=team,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        # when one worker is killed once the study has a finished trial
+        shared = storage(team["OPTUNA_STORAGE"])
+        deadline = time.monotonic() + 240
+        while not _complete(shared, "killed"):
+            assert sweep.poll() is None, sweep.communicate()
+            assert time.monotonic() < deadline, "no trial finished in 240 s"
+            time.sleep(0.5)
+        victim = _workers(sweep.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        out, err = sweep.communicate(timeout=300)
+    finally:
+        stop(sweep)
+
+    # then the other worker finished its share, the command says what happened, exit 2
+    assert sweep.returncode == 2, (out, err)
+    assert "1 worker(s) stopped before their trials were done" in err
+    study = optuna.load_study(study_name="killed", storage=shared)
+    states = [trial.state for trial in study.trials]
+    numbers = [trial.number for trial in study.trials]
+    assert len(numbers) == len(set(numbers))
+    assert optuna.trial.TrialState.RUNNING not in states  # the killed one's trial is marked failed
+    assert states.count(optuna.trial.TrialState.COMPLETE) >= 6
+    # and the study takes more trials, from any worker
+    before = states.count(optuna.trial.TrialState.COMPLETE)
+    run([*CLI, "sweep", "--trials", "1", "--study", "killed"], project, team)
+    study = optuna.load_study(study_name="killed", storage=shared)
+    after = [trial.state for trial in study.trials].count(optuna.trial.TrialState.COMPLETE)
+    assert after == before + 1
+
+
+def _complete(shared: optuna.storages.RDBStorage, name: str) -> bool:
+    try:
+        study = optuna.load_study(study_name=name, storage=shared)
+    except KeyError:  # not created yet
+        return False
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    return len(complete) >= 1
+
+
+def _workers(parent: int) -> list[int]:
+    """The sweep's worker processes: the `uv run` child's children that multiprocessing spawned
+    (not its resource tracker)."""
+    found = []
+    for pid in _descendants(parent):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"multiprocessing" in command and b"resource_tracker" not in command:
+            found.append(pid)
+    assert len(found) == 2, found
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text(encoding="ascii").split()
+        children += [int(child) for child in text]
+    return children + [grand for child in children for grand in _descendants(child)]
