@@ -1,6 +1,6 @@
 """How fast is the whole experience? Prints one figure a line, each the median of several runs.
 
-    uv run python -m benchmarks.run [--runs N] [--cold] [--suite] [--image]
+    uv run python -m benchmarks.run [--runs N] [--cold] [--suite] [--image] [--team]
 
 Not a test: machines here are shared and noisy, so figures are printed to be compared over time, never
 asserted. The output format is described in README.md ("Benchmark").
@@ -26,6 +26,7 @@ from tests.helpers import (
     git_init,
     project_env,
 )
+from tests.services import mlflow_server, postgres, postgres_bin
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -237,6 +238,66 @@ def bench_experiments(project: Path, runs: int) -> None:
     )
 
 
+# One process logs `runs` + 1 training runs (the first warms up imports and the store) and prints the
+# seconds that logging each of the others to MLflow took (params, metrics, dataset, model, artifacts).
+LOG_RUNS = """
+import statistics, sys, time
+from pathlib import Path
+from my_ml_project import pipeline
+from my_ml_project.config import load_config
+
+seconds = []
+log = pipeline.log_to_mlflow
+def timed_log(*args, **kwargs):
+    start = time.perf_counter()
+    log(*args, **kwargs)
+    seconds.append(time.perf_counter() - start)
+pipeline.log_to_mlflow = timed_log
+config = load_config(Path("configs/train.yaml"))
+prepared = pipeline.prepare(config)
+for _ in range(int(sys.argv[1]) + 1):
+    pipeline.train_run(config, prepared, Path("configs/train.yaml"))
+print(statistics.median(seconds[1:]))
+"""
+
+
+def bench_team(project: Path, runs: int) -> None:
+    """Sweep throughput with 1 and 2 workers (local SQLite), and the time to log one run to the
+    local SQLite store and to a team server (PostgreSQL + compose.yaml's MLflow server, on loopback).
+    """
+    env = project_env()
+    sh(["uv", "run", "--frozen", "my-ml-project", "data"], project, env)
+    trials = 8
+    rates = {}
+    sweep = ["uv", "run", "--frozen", "my-ml-project", "sweep", "--trials", str(trials)]
+
+    def sweeping(workers: int) -> Callable[[int], Callable[[], object]]:
+        study = ["--workers", str(workers), "--study", f"bench-{workers}"]
+        return lambda i: lambda: sh([*sweep, *study[:-1], f"{study[-1]}-{i}"], project)
+
+    for workers in (1, 2):
+        rates[workers] = trials * 60 / median_of(runs, sweeping(workers))
+    report("sweep_1_worker", rates[1], "/mn", note=f"trials per minute, {trials} trials, SQLite")
+    report(
+        "sweep_2_workers",
+        rates[2],
+        "/mn",
+        note=f"trials per minute, ratio {rates[2] / rates[1]:.2f}x",
+    )
+    code = ["uv", "run", "--frozen", "python", "-c", LOG_RUNS, str(runs)]
+    local = float(sh(code, project, env).strip())
+    report("log_run_sqlite", local, note="log_to_mlflow, local mlruns.db")
+    if postgres_bin() is None:
+        print("log_run_server: skipped, PostgreSQL is not installed")
+        return
+    with (
+        postgres({"mlflow": project / "docker" / "postgres-init.sql"}) as database,
+        mlflow_server(project, database, env) as url,
+    ):
+        remote = float(sh(code, project, env | {"MLFLOW_TRACKING_URI": url}).strip())
+    report("log_run_server", remote, note=f"team server on loopback, ratio {remote / local:.1f}x")
+
+
 def bench_suite() -> None:
     seconds = timed(lambda: sh(["uv", "run", "pytest", "-n", "auto", "-q"], ROOT, dict(os.environ)))
     report("suite_full", seconds, note="uv run pytest -n auto, once")
@@ -254,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--image", action="store_true", help="build the image, report size and time"
     )
     parser.add_argument("--suite", action="store_true", help="also time the whole test suite, once")
+    parser.add_argument(
+        "--team", action="store_true", help="sweep throughput and logging to a team server"
+    )
     args = parser.parse_args(argv)
     print(f"{'figure':<28} {'median':>10} unit note")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -265,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         project = bench_green(work, args.runs, args.cold)
         bench_experiments(project, args.runs)
         bench_update(work, args.runs)
+        if args.team:
+            bench_team(project, args.runs)
         if args.image:
             bench_image(project)
     if args.suite:
