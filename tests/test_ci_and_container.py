@@ -74,6 +74,35 @@ def test_hadolint_finds_nothing_in_the_dockerfile(default_project: Path) -> None
     run(["hadolint", "Dockerfile"], default_project)
 
 
+@pytest.mark.parametrize("tracking", ["mlflow", "none"])
+def test_the_team_server_compose_file_is_valid_and_keeps_secrets_out(
+    tmp_path: Path, tracking: str
+) -> None:
+    """compose.yaml against the Compose schema (its images cannot be pulled here: tests/test_team.py
+    runs its MLflow command against a real PostgreSQL instead); credentials only from .env, which git
+    ignores; every service health-checked, its data in named volumes."""
+    project = render(tmp_path / "p", {"experiment_tracking": tracking})
+    run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project)
+    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert set(services) == ({"postgres", "mlflow"} if tracking == "mlflow" else {"postgres"})
+    for name, service in services.items():
+        assert service["healthcheck"]["test"], name
+        named = [volume.split(":")[0] for volume in service.get("volumes", [])]
+        assert any(volume in compose["volumes"] for volume in named), name
+    password = services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert password.startswith("${POSTGRES_PASSWORD:?"), password
+    if tracking == "mlflow":
+        assert "--serve-artifacts" in services["mlflow"]["command"]
+        assert services["mlflow"]["build"]["target"] == "tracking-server"
+        assert "AS tracking-server" in (project / "Dockerfile").read_text(encoding="utf-8")
+    git_init(project)
+    (project / ".env").write_text("POSTGRES_PASSWORD=secret\n", encoding="utf-8")
+    ignored = run(["git", "status", "--porcelain", "--ignored", ".env", ".env.example"], project)
+    assert "!! .env\n" in ignored.stdout
+    assert run(["git", "ls-files", ".env.example"], project).stdout == ".env.example\n"
+
+
 def _steps(workflow: dict[str, Any], job: str) -> list[str]:
     return [step["run"] for step in workflow["jobs"][job]["steps"] if "run" in step]
 
