@@ -60,7 +60,8 @@ def team(project: Path, database: Postgres) -> Iterator[dict[str, str]]:
 
 
 def storage(url: str) -> optuna.storages.RDBStorage:
-    """The study's storage as this test reads it: connections closed after each use."""
+    """The study's storage as this test reads it: connections closed after each use (an unclosed one
+    is a ResourceWarning, an error under this suite's settings)."""
     return optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool})
 
 

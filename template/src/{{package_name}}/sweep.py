@@ -223,8 +223,13 @@ def shown(url: str) -> str:
 
 
 def _storage(optuna: Any, url: str) -> Any:
-    """Optuna's database storage, with heartbeats so that a dead worker's trial is marked failed."""
-    engine: dict[str, Any] = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    """Optuna's database storage, with heartbeats so that a dead worker's trial is marked failed.
+    A SQLite file is opened for each use (no pool), and waited for while another process writes."""
+    from sqlalchemy.pool import NullPool
+
+    engine: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        engine = {"connect_args": {"timeout": 60}, "poolclass": NullPool}
     with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.9
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
