@@ -31,11 +31,11 @@ from tests.services import mlflow_server, postgres, postgres_bin
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sh(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+def sh(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None, expect: int = 0) -> str:
     done = subprocess.run(
         list(args), cwd=cwd, env=env or project_env(), capture_output=True, text=True, check=False
     )
-    if done.returncode != 0:
+    if done.returncode != expect:
         raise SystemExit(f"`{' '.join(args)}` failed in {cwd}:\n{done.stdout}\n{done.stderr}")
     return done.stdout
 
@@ -51,8 +51,28 @@ def median_of(runs: int, prepare: Callable[[int], Callable[[], object]]) -> floa
     return statistics.median(timed(prepare(i)) for i in range(runs))
 
 
-def report(name: str, value: float, unit: str = "s", note: str = "") -> None:
-    print(f"{name:<28} {value:>10.2f} {unit:<3} {note}".rstrip(), flush=True)
+HEADER = f"{'figure':<24} {'median':>9} unit {'ratio':>7} {'goal':>9} met  note"
+
+
+def report(
+    name: str,
+    value: float,
+    unit: str = "s",
+    note: str = "",
+    *,
+    reference: float | None = None,
+    goal: float | None = None,
+) -> None:
+    """One line of the table: the median, its ratio to a reference measured in the same run (when
+    there is one), the goal (a ratio when there is a reference, else a value) and whether it is met.
+    """
+    ratio = value / reference if reference else None
+    compared = ratio if ratio is not None else value
+    ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
+    goal_text = "" if goal is None else (f"<={goal:g}x" if reference else f"<={goal:g} {unit}")
+    met = "" if goal is None else ("yes" if compared <= goal else "NO")
+    line = f"{name:<24} {value:>9.2f} {unit:<4} {ratio_text:>7} {goal_text:>9} {met:<4} {note}"
+    print(line.rstrip(), flush=True)
 
 
 def copier_copy(src: Path, dest: Path) -> None:
@@ -75,7 +95,7 @@ def bench_copy(work: Path, runs: int) -> None:
     floor = one_file_template(work)
     ours = median_of(runs, lambda i: lambda: copier_copy(TEMPLATE, work / f"ours-{i}"))
     base = median_of(runs, lambda i: lambda: copier_copy(floor, work / f"floor-{i}"))
-    report("copy_defaults", ours, note=f"floor {base:.2f} s, ratio {ours / base:.1f}x")
+    report("copy_defaults", ours, reference=base, goal=1.3, note=f"Copier's floor {base:.2f} s")
 
 
 def set_up_and_check(project: Path, env: dict[str, str]) -> None:
@@ -98,7 +118,7 @@ def bench_green(work: Path, runs: int, cold: bool) -> Path:
         return action
 
     timed(fresh(-1))  # warm the uv cache and pre-commit once
-    report("time_to_green_warm", median_of(runs, fresh))
+    report("time_to_green_warm", median_of(runs, fresh), goal=20, note="copy, setup, check")
     if cold:
         caches = [Path(tempfile.mkdtemp(prefix="uv-cold-")) for _ in range(runs)]
         report(
@@ -106,9 +126,47 @@ def bench_green(work: Path, runs: int, cold: bool) -> Path:
             median_of(runs, lambda i: fresh(100 + i, caches[i])),
             note="empty uv cache: downloads included",
         )
-    project = work / "green-0"
-    report("check_again_warm", median_of(runs, lambda i: lambda: sh(["make", "check"], project)))
-    return project
+    return work / "green-0"
+
+
+def bench_reference(project: Path, runs: int) -> float:
+    """The imports no ML command can avoid: the reference of the ratios below."""
+    code = ["uv", "run", "--frozen", "python", "-c", "import sklearn.ensemble, pandas"]
+    reference = median_of(runs, lambda i: lambda: sh(code, project))
+    report("reference_import", reference, note="uv run python -c 'import sklearn.ensemble, pandas'")
+    return reference
+
+
+def bench_inner_loop(project: Path, runs: int, reference: float) -> None:
+    """`make check` unchanged and after editing a stage module; the CLI's help and a config error."""
+    check = median_of(runs, lambda i: lambda: sh(["make", "check"], project))
+    report("check_again_warm", check, reference=reference, goal=3, note="make check, unchanged")
+    stage = next((project / "src").glob("*/features.py"))
+    original = stage.read_text(encoding="utf-8")
+
+    def edited(i: int) -> Callable[[], object]:
+        stage.write_text(f"{original}# edit {i}\n", encoding="utf-8")
+        return lambda: sh(["make", "check"], project)
+
+    try:
+        after_edit = median_of(runs, edited)
+    finally:
+        stage.write_text(original, encoding="utf-8")
+    report("check_after_edit", after_edit, reference=reference, goal=3, note="features.py edited")
+    # As on CI images (and this machine) where PYTHONDONTWRITEBYTECODE is set: only bytecode compiled
+    # at install time helps.
+    env = project_env() | {"PYTHONDONTWRITEBYTECODE": "1"}
+    cli = str(project / ".venv" / "bin" / "my-ml-project")
+    help_seconds = median_of(runs, lambda i: lambda: sh([cli, "--help"], project, env))
+    report("cli_help", help_seconds, goal=0.3, note="--help, PYTHONDONTWRITEBYTECODE=1")
+    bad = project / "configs" / "bad.yaml"
+    bad.write_text("data:\n  test_fraction: 0.2\n", encoding="utf-8")
+    try:
+        error = [cli, "--config", str(bad), "train"]
+        seconds = median_of(runs, lambda i: lambda: sh(error, project, env, expect=2))
+    finally:
+        bad.unlink()
+    report("cli_config_error", seconds, goal=0.3, note="an unknown key, PYTHONDONTWRITEBYTECODE=1")
 
 
 def bench_update(work: Path, runs: int) -> None:
@@ -185,23 +243,14 @@ for seed in range(200):
 """
 
 
-def bench_experiments(project: Path, runs: int) -> None:
-    """`runs` over 200 recorded runs, and the MLflow UI's first answer, beside the reference import."""
+def bench_experiments(project: Path, runs: int, reference: float) -> None:
+    """`runs` over 200 recorded runs, and the MLflow UI's first answer."""
     env = project_env()
-    reference = median_of(
-        runs,
-        lambda i: lambda: sh(
-            ["uv", "run", "--frozen", "python", "-c", "import sklearn.ensemble, pandas"],
-            project,
-            env,
-        ),
-    )
-    report("reference_import", reference, note="uv run python -c 'import sklearn.ensemble, pandas'")
     sh(["uv", "run", "--frozen", "python", "-c", RECORD_RUNS], project, env)
     query = ["uv", "run", "--frozen", "my-ml-project", "runs", "--format", "json"]
     query += ["--filter", "params.model.max_depth > 5", "--sort", "metrics.model.f1_macro:desc"]
     seconds = median_of(runs, lambda i: lambda: sh(query, project, env))
-    report("runs_filter_200", seconds, note=f"MLflow store, ratio {seconds / reference:.1f}x")
+    report("runs_filter_200", seconds, reference=reference, note="200 runs in the MLflow store")
 
     def first_answer(i: int) -> Callable[[], object]:
         with socket.socket() as probe:
@@ -278,12 +327,7 @@ def bench_team(project: Path, runs: int) -> None:
     for workers in (1, 2):
         rates[workers] = trials * 60 / median_of(runs, sweeping(workers))
     report("sweep_1_worker", rates[1], "/mn", note=f"trials per minute, {trials} trials, SQLite")
-    report(
-        "sweep_2_workers",
-        rates[2],
-        "/mn",
-        note=f"trials per minute, ratio {rates[2] / rates[1]:.2f}x",
-    )
+    report("sweep_2_workers", rates[2], "/mn", reference=rates[1], note="trials per minute")
     code = ["uv", "run", "--frozen", "python", "-c", LOG_RUNS, str(runs)]
     local = float(sh(code, project, env).strip())
     report("log_run_sqlite", local, note="log_to_mlflow, local mlruns.db")
@@ -295,12 +339,16 @@ def bench_team(project: Path, runs: int) -> None:
         mlflow_server(project, database, env) as url,
     ):
         remote = float(sh(code, project, env | {"MLFLOW_TRACKING_URI": url}).strip())
-    report("log_run_server", remote, note=f"team server on loopback, ratio {remote / local:.1f}x")
+    report("log_run_server", remote, reference=local, note="team server on loopback")
 
 
 def bench_suite() -> None:
-    seconds = timed(lambda: sh(["uv", "run", "pytest", "-n", "auto", "-q"], ROOT, dict(os.environ)))
-    report("suite_full", seconds, note="uv run pytest -n auto, once")
+    """The template's own quick loop and full suite, once each."""
+    env = dict(os.environ)
+    quick = ["uv", "run", "pytest", "-m", "not slow", "-n", "2", "-q"]
+    report("suite_quick", timed(lambda: sh(quick, ROOT, env)), goal=20, note="-m 'not slow' -n 2")
+    full = ["uv", "run", "pytest", "-n", "auto", "-q"]
+    report("suite_full", timed(lambda: sh(full, ROOT, env)), goal=600, note="the whole suite, once")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -319,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--team", action="store_true", help="sweep throughput and logging to a team server"
     )
     args = parser.parse_args(argv)
-    print(f"{'figure':<28} {'median':>10} unit note")
+    print(HEADER)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         settings = work / "copier-settings.yml"  # keep the user's own Copier settings out
@@ -327,7 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["COPIER_SETTINGS_PATH"] = str(settings)
         bench_copy(work, args.runs)
         project = bench_green(work, args.runs, args.cold)
-        bench_experiments(project, args.runs)
+        reference = bench_reference(project, args.runs)
+        bench_inner_loop(project, args.runs, reference)
+        bench_experiments(project, args.runs, reference)
         bench_update(work, args.runs)
         if args.team:
             bench_team(project, args.runs)
