@@ -325,7 +325,7 @@ def bench_team(project: Path, runs: int) -> None:
     """
     env = project_env()
     sh(["uv", "run", "--frozen", "my-ml-project", "data"], project, env)
-    trials = 8
+    trials = 16
     rates = {}
     sweep = ["uv", "run", "--frozen", "my-ml-project", "sweep", "--trials", str(trials)]
 
