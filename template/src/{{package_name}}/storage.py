@@ -161,6 +161,15 @@ def write_text(text: str, path: Path) -> None:
         temporary.write_text(text, encoding="utf-8")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a `sqlite:///` URL names, made absolute (relative paths are to the working
+    directory); None for any other URL."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return None
+    return Path(url.removeprefix(prefix)).resolve()
+
+
 def git_commit(directory: Path = Path()) -> str | None:
     """The commit checked out in `directory`, or None outside a git repository."""
     return _git(["rev-parse", "HEAD"], directory) or None

@@ -28,6 +28,7 @@ from .errors import PipelineError
 from .evaluate import PRIMARY_METRIC
 from .models import ModelConfig
 from .pipeline import Prepared, prepare, train_run
+from .storage import sqlite_file
 from .tracking import flatten, sweep_run
 
 if TYPE_CHECKING:
@@ -204,12 +205,11 @@ def require_optuna() -> Any:
 def storage_url(url: str) -> str:
     """The storage URL, with a relative SQLite path made absolute and its folder created (every
     process of a sweep then opens the same file)."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        path = Path(url.removeprefix(prefix)).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return prefix + str(path)
-    return url
+    path = sqlite_file(url)
+    if path is None:
+        return url
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
 
 
 def shown(url: str) -> str:
