@@ -114,7 +114,7 @@ def run_sweep(
             for worker, share in enumerate(_shares(trials, workers))
         ]
         if workers == 1:
-            work(plans[0], prepared)
+            work(plans[0], prepared, opened)
         else:
             failed = _run_workers(plans, opened)
     return _outcome(optuna, opened, url, metric, direction, failed)
@@ -128,10 +128,12 @@ def objective(config: Config) -> tuple[str, str]:
     return metric, "minimize" if metric.rsplit(".", 1)[-1] in ERROR_METRICS else "maximize"
 
 
-def work(plan: Plan, prepared: Prepared | None = None) -> None:
-    """One worker: `plan.trials` trials of the study, one after the other."""
+def work(plan: Plan, prepared: Prepared | None = None, study: Any = None) -> None:
+    """One worker: `plan.trials` trials of the study, one after the other (the study and the
+    prepared table are opened here unless the caller has them already)."""
     optuna = require_optuna()
-    study = optuna.load_study(study_name=plan.study, storage=_storage(optuna, plan.storage))
+    if study is None:
+        study = optuna.load_study(study_name=plan.study, storage=_storage(optuna, plan.storage))
     study.sampler = optuna.samplers.TPESampler(seed=_seed(plan, len(study.trials)))
     prepared = prepared or prepare(plan.config)
     worker = f"{socket.gethostname()}:{os.getpid()}"
