@@ -11,7 +11,7 @@ from typing import Any
 import copier
 
 TEMPLATE = Path(__file__).resolve().parents[1]
-PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 
 # The one canonical answers set: what `copier copy --defaults` gives. Tests override a few keys.
 DEFAULT_ANSWERS: dict[str, Any] = {
@@ -44,7 +44,7 @@ COVERING_SET: list[dict[str, Any]] = [
         "task": "regression",
         "ml_framework": "scikit-learn",
         "experiment_tracking": "none",
-        "python_version": "3.10",
+        "python_version": "3.11",
         "license": "Apache-2.0",
         "ci": "none",
         "use_docker": False,

@@ -25,7 +25,7 @@ from .test_questions import QUESTIONS
 # Every value of every question that changes the output's shape. Free-text answers are covered by the
 # validator tables; here they keep their defaults.
 VALUES: dict[str, list[Any]] = {
-    "python_version": ["3.10", "3.11", "3.12", "3.13"],
+    "python_version": ["3.11", "3.12", "3.13", "3.14"],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "task": ["classification", "regression"],
     "ml_framework": list(FRAMEWORKS),

@@ -132,6 +132,20 @@ def test_every_python_setting_follows_the_version_answer(tmp_path: Path, version
     assert (project / ".python-version").read_text(encoding="utf-8") == f"{version}\n"
 
 
+def test_the_newest_python_renders_formatted_and_lint_free(tmp_path: Path) -> None:
+    # No CPython 3.14 is installed on the machines this suite runs on, so a 3.14 project cannot be set up
+    # here (its requires-python is >=3.14): it is checked statically, with its own targets (black
+    # py314, ruff py314), and CI's matrix and the Docker base image name that version.
+    newest = PYTHON_VERSIONS[-1]
+    project = render(tmp_path / "p", {"python_version": newest})
+    run(["black", "--check", "--quiet", "."], project)
+    run(["ruff", "check", "--quiet", "--no-cache", "."], project)
+    workflow = (project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    assert f'python-version: ["{newest}"]' in workflow
+    dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
+    assert f"FROM python:{newest}-slim AS builder" in dockerfile
+
+
 @pytest.mark.parametrize("license_id", ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"])
 def test_the_licence_follows_the_answer(tmp_path: Path, license_id: str) -> None:
     project = render(tmp_path / "p", {"license": license_id, "author_name": "Ada Lovelace"})

@@ -130,7 +130,7 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read it ({exc.strerror})") from None
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError both are
         raise PipelineError(f"{path}: not valid JSON: run `make train` to write it again") from None
 
 
