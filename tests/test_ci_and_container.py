@@ -211,5 +211,17 @@ def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path)
         assert len(scored.stdout.splitlines()) == len(held_out)
         assert scored.stdout.splitlines()[0].startswith("prediction,probability_")
         assert scored.stderr == ""
+
+        # Dependabot's docker update moves the Python base image to a newer minor version and nothing
+        # else (.python-version stays): the image must still build and run.
+        dockerfile = project / "Dockerfile"
+        text = dockerfile.read_text(encoding="utf-8")
+        newer = "python:3.13-slim"
+        if image_available(engine, newer):
+            dockerfile.write_text(text.replace("python:3.12-slim", newer), encoding="utf-8")
+            run([engine, "build", "--tag", tag, "."], project, env)
+            version = run([engine, "run", "--rm", "--entrypoint", "python", tag, "-V"], project, env)
+            assert version.stdout.startswith("Python 3.13")
+            assert "predict" in run([engine, "run", "--rm", tag, "--help"], project, env).stdout
     finally:
         subprocess.run([engine, "rmi", "--force", tag], capture_output=True, check=False)
