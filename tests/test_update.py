@@ -9,7 +9,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import copier
 import pytest
@@ -18,11 +18,11 @@ from copier.errors import UserMessageError
 
 from .helpers import (
     COVERING_SET,
-    TEMPLATE,
     copy_template_tree,
     files_of,
     git_identity,
     git_init,
+    project_env,
     render,
     run,
 )
@@ -90,13 +90,18 @@ def commit(project: Path, message: str = "Team edits") -> None:
     run(["git", "commit", "--quiet", "--no-verify", "-m", message], project, env)
 
 
-def update(project: Path, vcs_ref: str | copier.VcsRef | None = None, **options: Any) -> None:
+def update(
+    project: Path,
+    vcs_ref: str | copier.VcsRef | None = None,
+    conflict: Literal["inline", "rej"] = "inline",
+    **options: Any,
+) -> None:
     copier.run_update(
         project,
         defaults=True,
         overwrite=True,
         vcs_ref=vcs_ref,
-        conflict="inline",
+        conflict=conflict,
         quiet=True,
         unsafe=False,
         **options,
@@ -110,14 +115,8 @@ def changed_files(project: Path) -> set[str]:
 
 
 def conflict_check(project: Path) -> subprocess.CompletedProcess[str]:
-    """Run the generated update workflow's own conflict check in `project`."""
-    workflow = yaml.safe_load(
-        (project / ".github" / "workflows" / "template-update.yml").read_text(encoding="utf-8")
-    )
-    (step,) = [
-        s for s in workflow["jobs"]["update"]["steps"] if s.get("name", "").startswith("Fail")
-    ]
-    return run(["bash", "-eo", "pipefail", "-c", step["run"]], project, check=False)
+    """The generated project's own check for conflict leftovers (make lint, the hook, update-template)."""
+    return run(["python3", "scripts/check_conflicts.py"], project, check=False)
 
 
 def recorded(project: Path) -> dict[str, Any]:
@@ -195,24 +194,60 @@ def test_both_changing_the_same_lines_shows_a_conflict_and_loses_nothing(
     assert "pyproject.toml" in run(["git", "ls-files", "--unmerged"], project).stdout
     check = conflict_check(project)
     assert check.returncode != 0
-    assert "conflict markers" in check.stdout
-    assert "pyproject.toml" in check.stdout
+    assert "pyproject.toml: unmerged" in check.stdout
 
 
-def test_the_pre_commit_hooks_refuse_conflict_leftovers(
+def test_conflict_leftovers_are_found_tracked_or_not(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
     project = generate(template, tmp_path / "project")
-    (project / "Makefile.rej").write_text("@@ rejected hunk\n", encoding="utf-8")
-    run(["git", "add", "--all"], project)
     config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
-    hooks = {hook["id"] for repo in config["repos"] for hook in repo["hooks"]}
-    assert {"no-rej-files", "check-merge-conflict"} <= hooks
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    # Run on every commit whatever is staged: an untracked .rej is never among the staged files.
+    assert hooks["conflict-leftovers"]["always_run"] is True
+    assert hooks["conflict-leftovers"]["pass_filenames"] is False
+    assert "check-merge-conflict" in hooks
+    assert conflict_check(project).returncode == 0
 
-    # (The other hooks run tools from the project's environment; this one needs none.)
-    rej = run(["pre-commit", "run", "no-rej-files", "--all-files"], project, check=False)
-    assert rej.returncode != 0
-    assert "Makefile.rej" in rej.stdout
+    (project / "Makefile.rej").write_text("@@ rejected hunk\n", encoding="utf-8")  # untracked
+    notes = project / "docs" / "notes.md"  # untracked, in a new folder
+    notes.parent.mkdir()
+    notes.write_text("<<<<<<< before updating\nours\n=======\ntheirs\n>>>>>>> after\n", "utf-8")
+    check = conflict_check(project)
+
+    assert check.returncode == 1
+    assert "Makefile.rej: hunks Copier could not apply; merge them into Makefile" in check.stdout
+    assert "docs/notes.md: conflict markers" in check.stdout
+
+
+@pytest.mark.slow
+def test_a_rejected_hunk_stops_make_lint_and_the_commit(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    """The issue's case: `--conflict rej` keeps the team's line only in an untracked Makefile.rej."""
+    project = generate(template, tmp_path / "project")
+    env = project_env()
+    makefile = project / "Makefile"
+    makefile.write_text(
+        makefile.read_text(encoding="utf-8").replace("SHELL := /bin/bash", "SHELL := /bin/zsh"),
+        encoding="utf-8",
+    )
+    commit(project)
+    template.edit(
+        "template/Makefile.jinja", lambda text: text.replace("SHELL := /bin/bash", "SHELL := bash")
+    )
+    template.release("1.1.0")
+    run(["make", "setup"], project, env)
+
+    update(project, conflict="rej")
+
+    assert (project / "Makefile.rej").is_file()
+    lint = run(["make", "lint"], project, env, check=False)
+    assert lint.returncode != 0
+    assert "Makefile.rej" in lint.stdout
+    committed = run(["git", "commit", "-am", "Update"], project, git_identity(env), check=False)
+    assert committed.returncode != 0
+    assert "Makefile.rej" in committed.stdout + committed.stderr
 
 
 def test_changing_an_answer_at_the_same_version_changes_only_its_files(
@@ -300,22 +335,94 @@ def test_every_covered_answer_set_updates_from_the_previous_version(
     assert {key: recorded(project)[key] for key in answers} == answers
 
 
-def release_tags() -> list[str]:
-    """This repository's release tags (PEP 440), oldest first."""
-    listed = run(["git", "tag", "--list"], TEMPLATE, check=False).stdout.split()
-    tags = [tag for tag in listed if re.fullmatch(r"v?\d+(\.\d+)*", tag)]
-    return sorted(tags, key=lambda tag: [int(part) for part in tag.lstrip("v").split(".")])
-
-
-def test_a_project_from_the_last_release_updates_to_this_tree(tmp_path: Path) -> None:
-    tags = release_tags()
-    if not tags:
-        pytest.skip("this repository has no release tags yet")
-    project = render(tmp_path / "project", vcs_ref=tags[-1])
+def test_a_relative_template_path_gets_one_line_from_make_update_template(tmp_path: Path) -> None:
+    project = render(tmp_path / "project")
+    answers = project / ".copier-answers.yml"
+    text = answers.read_text(encoding="utf-8")
+    answers.write_text(
+        re.sub(r"(?m)^_src_path: .*$", "_src_path: ./copier-ml-template", text), "utf-8"
+    )
     git_init(project)
 
-    update(project, vcs_ref="HEAD")
+    result = run(["python3", "scripts/update_template.py"], project, check=False)
 
-    assert run(["git", "ls-files", "--unmerged"], project).stdout == ""
-    markers = run(["git", "grep", "-lE", "^(<{7}|>{7})( |$)"], project, check=False).stdout
-    assert markers == ""
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "_src_path ./copier-ml-template is relative" in result.stderr
+    assert run(["git", "status", "--porcelain"], project).stdout == ""
+
+
+def test_adopting_the_template_in_an_existing_repository(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    """docs/adopting.md's procedure: copy into a repository with files, keep ours, update later."""
+    repo = tmp_path / "existing"
+    (repo / "legacy").mkdir(parents=True)
+    (repo / "README.md").write_text("# Fraud scoring\n\nOur own README.\n", encoding="utf-8")
+    (repo / ".gitignore").write_text("secrets/\n*.parquet\n.venv/\n", encoding="utf-8")
+    (repo / "legacy" / "score.py").write_text("print('legacy')\n", encoding="utf-8")
+    run(["git", "init", "--quiet", "--initial-branch=main"], repo)
+    commit(repo, "Existing project")
+
+    copier.run_copy(
+        str(template.path), repo, defaults=True, overwrite=True, vcs_ref="1.0.0", quiet=True,
+        unsafe=False,
+    )  # fmt: skip
+    status = changed_files(repo)
+    assert {"README.md", ".gitignore"} <= status  # overwritten, and shown
+    run(["git", "restore", "README.md"], repo)
+    run(["bash", "-c", "git show HEAD:.gitignore | grep -vxFf .gitignore >> .gitignore"], repo)
+    commit(repo, "Adopt the ML template")
+
+    assert (repo / "README.md").read_text(
+        encoding="utf-8"
+    ) == "# Fraud scoring\n\nOur own README.\n"
+    assert (repo / "legacy" / "score.py").read_text(encoding="utf-8") == "print('legacy')\n"
+    ignored = (repo / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert {"secrets/", "*.parquet", ".venv/", ".env"} <= set(ignored)
+    assert ignored.count(".venv/") == 1
+    # Later updates keep all of it.
+    template.make_a_release_with_typical_changes()
+    update(repo)
+    assert (repo / NEW_FILE).is_file()
+    assert (repo / "README.md").read_text(
+        encoding="utf-8"
+    ) == "# Fraud scoring\n\nOur own README.\n"
+    assert conflict_check(repo).returncode == 0
+
+
+@pytest.mark.slow
+def test_make_update_template_brings_a_dependency_bump_with_a_fresh_lock(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path / "project")
+    env = project_env()
+    run(["make", "setup"], project, env)
+    commit(project, "Set up, with uv.lock")
+    template.edit(
+        "template/pyproject.toml.jinja",
+        lambda text: text.replace('  "joblib>=1.4",\n', '  "joblib>=1.4",\n  "tabulate>=0.9",\n'),
+    )
+    template.release("1.1.0")
+
+    result = run(["make", "update-template"], project, env)
+
+    assert "Template 1.0.0 -> 1.1.0" in result.stdout
+    assert {"pyproject.toml", "uv.lock", ".copier-answers.yml"} <= changed_files(project)
+    assert 'name = "tabulate"' in (project / "uv.lock").read_text(encoding="utf-8")
+    run(["uv", "lock", "--check", "--offline"], project, env)  # what CI's --locked sync needs
+
+
+def test_make_update_template_refuses_a_dirty_tree_in_one_line(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path / "project")
+    (project / "README.md").write_text("work in progress\n", encoding="utf-8")
+
+    result = run(["python3", "scripts/update_template.py"], project, check=False)
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "update-template: the work tree has changes: commit or stash them first (git status)\n"
+    )
+    assert (project / "README.md").read_text(encoding="utf-8") == "work in progress\n"
