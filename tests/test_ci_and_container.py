@@ -220,7 +220,9 @@ def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path)
         if image_available(engine, newer):
             dockerfile.write_text(text.replace("python:3.12-slim", newer), encoding="utf-8")
             run([engine, "build", "--tag", tag, "."], project, env)
-            version = run([engine, "run", "--rm", "--entrypoint", "python", tag, "-V"], project, env)
+            version = run(
+                [engine, "run", "--rm", "--entrypoint", "python", tag, "-V"], project, env
+            )
             assert version.stdout.startswith("Python 3.13")
             assert "predict" in run([engine, "run", "--rm", tag, "--help"], project, env).stdout
     finally:

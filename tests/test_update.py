@@ -227,17 +227,20 @@ def test_a_rejected_hunk_stops_make_lint_and_the_commit(
     """The issue's case: `--conflict rej` keeps the team's line only in an untracked Makefile.rej."""
     project = generate(template, tmp_path / "project")
     env = project_env()
+    run(["make", "setup"], project, env)  # the environment, uv.lock and the git hooks
     makefile = project / "Makefile"
     makefile.write_text(
-        makefile.read_text(encoding="utf-8").replace("SHELL := /bin/bash", "SHELL := /bin/zsh"),
+        makefile.read_text(encoding="utf-8").replace(
+            "RUN := uv run\n", "RUN := uv run --no-progress\n"
+        ),
         encoding="utf-8",
     )
     commit(project)
     template.edit(
-        "template/Makefile.jinja", lambda text: text.replace("SHELL := /bin/bash", "SHELL := bash")
+        "template/Makefile.jinja",
+        lambda text: text.replace("RUN := uv run\n", "RUN := uv run --color=auto\n"),
     )
     template.release("1.1.0")
-    run(["make", "setup"], project, env)
 
     update(project, conflict="rej")
 
