@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .helpers import container_engine, git_identity, git_init, project_env, render, run
+from .helpers import TEMPLATE, container_engine, git_identity, git_init, project_env, render, run
 
 
 def workflows(project: Path) -> list[Path]:
@@ -68,6 +68,27 @@ def test_every_action_is_pinned_to_a_commit_with_its_version(default_project: Pa
         assert len(sha) == 40, use
         assert all(c in "0123456789abcdef" for c in sha), use
         assert comment.startswith("v"), use
+
+
+def test_the_template_repository_s_own_workflows_are_valid_and_run_the_suite() -> None:
+    own = sorted((TEMPLATE / ".github" / "workflows").glob("*.yml"))
+    assert {path.name for path in own} == {"ci.yml", "release.yml"}
+    run(
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, own)],
+        TEMPLATE,
+    )
+    audit = run(["zizmor", "--offline", "--no-progress", ".github"], TEMPLATE, check=False)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    ci = yaml.safe_load((TEMPLATE / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    steps = [step.get("run", "") for job in ci["jobs"].values() for step in job["steps"]]
+    assert "bash .ci/run" in steps  # the same command as the CI that lands changes here
+    release = (TEMPLATE / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8")
+    assert "python3 scripts/releases.py tag" in release
+    # The same pins as the generated workflows.
+    generated = TEMPLATE / "template" / "{% if ci == 'github' %}.github{% endif %}" / "workflows"
+    pins = {line.split("uses:", 1)[1].strip() for path in [*own, *generated.iterdir()]
+            for line in path.read_text(encoding="utf-8").splitlines() if "uses:" in line}  # fmt: skip
+    assert len({pin.split("@")[0] for pin in pins}) == len(pins), pins
 
 
 def test_hadolint_finds_nothing_in_the_dockerfile(default_project: Path) -> None:
