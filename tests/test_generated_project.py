@@ -19,6 +19,7 @@ from .helpers import (
     COVERING_SET,
     FRAMEWORKS,
     PRIMARY_METRIC,
+    TEMPLATE,
     assert_answers_reached_output,
     effective,
     git_init,
@@ -143,6 +144,37 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(stream))
 
 
+# Every distribution and top-level module the synced environment holds (the project's own aside).
+INSTALLED = """
+import importlib.metadata as md, re
+for dist in md.distributions():
+    name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+    tops = (dist.read_text("top_level.txt") or "").split() or [
+        f.parts[0].removesuffix(".py") for f in dist.files or []
+        if not f.parts[0].endswith((".dist-info", ".data", ".pth", ".so")) and f.parts[0] != ".."
+    ]
+    print(name, *sorted({t.lower() for t in tops if t.isidentifier() and not t.startswith("_")}))
+"""
+
+
+def assert_the_refused_names_cover_the_environment(project: Path) -> None:
+    """includes/names.jinja's lists hold every distribution and module of the locked closure: a
+    project_slug or package_name of one of them is refused (tests/test_questions.py)."""
+    text = (TEMPLATE / "includes" / "names.jinja").read_text(encoding="utf-8")
+
+    def listed(name: str) -> set[str]:
+        return set(re.findall(r'"([^"]+)"', text.split(f"set {name} = [", 1)[1].split("]", 1)[0]))
+
+    lines = run(["uv", "run", "--frozen", "python", "-c", INSTALLED], project).stdout.splitlines()
+    own = project.name
+    distributions = {line.split()[0] for line in lines} - {own}
+    modules = {m for line in lines for m in line.split()[1:] if "mypyc" not in m} - {
+        own.replace("-", "_")
+    }
+    assert distributions <= listed("DEPENDENCY_DISTRIBUTIONS"), "add to includes/names.jinja"
+    assert modules <= listed("DEPENDENCY_MODULES"), "add to includes/names.jinja"
+
+
 def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path) -> None:
     project = render(tmp_path / "my-ml-project")
     git_init(project)
@@ -159,6 +191,7 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
         run(command, project)
 
     assert "[FIX]" not in run(["make", "doctor"], project).stdout
+    assert_the_refused_names_cover_the_environment(project)
 
     # The git hooks run clean on the fresh project, and nothing the checks ran changed a file.
     assert (project / ".git" / "hooks" / "pre-commit").is_file()

@@ -1,9 +1,11 @@
 """The questions: every bad answer is refused with a message naming the problem, and nothing is written;
 derived defaults are always valid."""
 
+import json
 import keyword
 import re
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("project_name", "x" * 81, "too long"),
     ("project_name", 'Say "hi"', "quote"),
     ("project_name", "back\\slash", "backslash"),
-    ("project_name", "two\nlines", "control character"),
+    ("project_name", "two\nlines", "control, invisible"),
     ("project_name", "123 456", "ASCII letter"),
     ("project_name", "Ωμέγα", "ASCII letter"),
     ("project_slug", "", "empty"),
@@ -35,7 +37,6 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("project_slug", "../escape", "not a valid slug"),
     ("project_slug", "a/b", "not a valid slug"),
     ("project_slug", "proj\u00e9t", "not a valid slug"),
-    ("project_slug", "p" * 51, "too long"),
     ("package_name", "", "empty"),
     ("package_name", "class", "Python keyword"),
     ("package_name", "import", "Python keyword"),
@@ -53,7 +54,6 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("package_name", "a/b", "not a valid package name"),
     ("package_name", "_private", "underscore"),
     ("package_name", "double__under", "underscore"),
-    ("package_name", "p" * 51, "too long"),
     ("description", "", "empty"),
     ("description", "  ", "empty"),
     ("description", "d" * 201, "too long"),
@@ -80,11 +80,145 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("ci", "gitlab", "Invalid choice"),
 ]
 
+# Hostile answers from a hostile pass (issue 14): trailing newlines (`$` matches before one), control,
+# invisible and bidirectional characters, undecodable bytes (surrogates), names of the project's own
+# dependencies, tools and modules. Each is refused naming the question typed, and nothing is written.
+INVISIBLE = [
+    "\u200b",
+    "\u200d",
+    "\u202e",
+    "\u2066",
+    "\ufeff",
+    "\u2028",
+    "\x85",
+    "\x1b",
+    "\x00",
+    "\udcff",
+]
+HOSTILE: list[tuple[str, Any, str]] = [
+    *[("project_name", f"Ch{c}urn", "control, invisible or undecodable") for c in INVISIBLE],
+    ("project_name", "Churn\n", "leading or trailing spaces"),
+    ("project_name", "Churn\t", "leading or trailing spaces"),
+    ("project_name", "\u3000Churn", "leading or trailing spaces"),
+    *[
+        ("description", f"Predicts{c} churn", "no control, invisible or undecodable")
+        for c in INVISIBLE
+    ],
+    ("description", "Predicts churn.\n", "leading or trailing spaces"),
+    ("description", " Predicts churn.", "leading or trailing spaces"),
+    ("description", "\t", "empty"),
+    *[("author_name", f"Ada{c} Lovelace", "control, invisible or undecodable") for c in INVISIBLE],
+    ("author_name", "Ada\n", "leading or trailing spaces"),
+    ("author_name", "Ada\\", "backslash"),
+    ("author_name", "<script>", "angle bracket"),
+    *[("author_email", f"ada{c}@example.com", "not an e-mail address") for c in INVISIBLE],
+    ("author_email", "ada@example.com\n", "not an e-mail address"),
+    ("author_email", "ada@example.com ", "not an e-mail address"),
+    ("author_email", "ada@exa mple.com", "not an e-mail address"),
+    ("author_email", "ada@example.c", "not an e-mail address"),
+    ("author_email", "ada@ex_ample.com", "not an e-mail address"),
+    ("author_email", "ada@example..com", "not an e-mail address"),
+    ("author_email", "a" * 250 + "@example.com", "too long"),
+    *[
+        ("project_slug", name, "dependency or tool of the project")
+        for name in [
+            "numpy",
+            "pytest",
+            "black",
+            "mlflow",
+            "python",
+            "uv",
+            "pip",
+            "scikit-learn",
+            "pandas",
+            "click",
+            "make",
+            "git",
+            "torch",
+            "optuna",
+            "sqlalchemy",
+            "pre-commit",
+            "ruff",
+            "mypy",
+        ]
+    ],
+    ("project_slug", "churn\n", "not a valid slug"),
+    ("project_slug", "churn\u200b", "not a valid slug"),
+    ("project_slug", "CHURN", "not a valid slug"),
+    ("project_slug", "churn-", "not a valid slug"),
+    ("project_slug", "p" * 91, "too long"),
+    *[
+        ("package_name", name, "module of a dependency")
+        for name in [
+            "click",
+            "conftest",
+            "packaging",
+            "coverage",
+            "typing_extensions",
+            "pre_commit",
+            "sqlalchemy",
+            "cloudpickle",
+            "tests",
+            "scripts",
+            "src",
+            "attr",
+            "git",
+            "google",
+            "dateutil",
+            "torch",
+            "sympy",
+            "networkx",
+            "optuna",
+            "psycopg",
+            "yaml",
+            "pydantic",
+        ]
+    ],
+    ("package_name", "churn\n", "not a valid package name"),
+    ("package_name", "churn\u200b", "not a valid package name"),
+    ("package_name", "p" * 91, "too long"),
+    *[
+        (question, answer, "Invalid choice")
+        for question, answers in {
+            "python_version": ["3.10", "3.9", "3.15", "3", "3.12\n", ""],
+            "license": ["GPL-3.0", "mit", ""],
+            "task": ["ranking", "Classification"],
+            "ml_framework": ["tensorflow", "sklearn"],
+            "experiment_tracking": ["wandb", "MLflow"],
+            "ci": ["GitHub", ""],
+        }.items()
+        for answer in answers
+    ],
+]
+
+# Hostile but harmless: accepted, and every generated TOML, YAML, JSON and Python file still parses (a
+# sample also passes `make check`: tests/test_generated_project.py).
+ACCEPTED: list[dict[str, Any]] = [
+    {"project_name": "Café ☕ Prédictions 🚀"},
+    {"project_name": "O'Brien Analytics"},
+    {"project_name": "Churn & <Retention> #1"},
+    {"project_name": "{{ jinja }} {% raw %}"},
+    {"project_name": "$(rm -rf /) `id`"},
+    {"project_name": "李雷 and Hanako"},
+    {"project_name": "Click"},  # the slug steps aside from the dependency: click-ml
+    {"project_name": "x" * 80},
+    {"description": 'Predicts 🚀 churn with émojis, "quotes" and back\\slashes.'},
+    {"description": "Costs ${HOME} and `$(id)`; 100% & <b>bold</b> {{ x }} {% y %}"},
+    {"description": "''' \"\"\" triple quotes \"\"\" '''"},
+    {"description": "d" * 200},
+    {"author_name": "Zoë Ørsted-Ñúñez 🚀"},
+    {"author_name": "Ada O'Brien & Co."},
+    {"author_name": "李雷"},
+    {"author_email": "o.brien+ml@sub.example.co.uk"},
+    {"project_slug": "a" * 90},
+    {"package_name": "a" * 90},
+]
+
 
 @pytest.mark.parametrize(
     ("question", "answer", "message"),
-    BAD_ANSWERS,
-    ids=[f"{question}-{index}" for index, (question, _, _) in enumerate(BAD_ANSWERS)],
+    BAD_ANSWERS + HOSTILE,
+    ids=[f"{question}-{index}" for index, (question, _, _) in enumerate(BAD_ANSWERS + HOSTILE)],
 )
 def test_a_bad_answer_is_refused_by_name_and_writes_nothing(
     tmp_path: Path, question: str, answer: Any, message: str
@@ -121,7 +255,7 @@ def test_every_question_has_a_type_and_help() -> None:
         ("123 Vision", "123-vision", "ml_123_vision"),
         ("Class", "class", "class_ml"),
         ("JSON", "json", "json_ml"),
-        ("Pandas", "pandas", "pandas_ml"),
+        ("Pandas", "pandas-ml", "pandas_ml"),  # the slug steps aside from the dependency too
         ("  Détection de fraude!", None, None),  # refused: leading spaces
         ("Détection de fraude!", "d-tection-de-fraude", "d_tection_de_fraude"),
     ],
@@ -157,3 +291,33 @@ def test_the_defaults_are_the_canonical_answers() -> None:
         default = QUESTIONS[name]["default"]
         if "{{" not in str(default):  # derived defaults are checked by rendering
             assert default == value, name
+
+
+def test_the_hostile_table_is_large() -> None:
+    assert len(BAD_ANSWERS) + len(HOSTILE) + len(ACCEPTED) >= 150
+
+
+@pytest.mark.parametrize("answers", ACCEPTED, ids=[f"accepted-{i}" for i in range(len(ACCEPTED))])
+def test_a_hostile_but_harmless_answer_renders_files_that_parse(
+    tmp_path: Path, answers: dict[str, Any]
+) -> None:
+    project = render(tmp_path / "p", answers)
+
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    for question, answer in answers.items():
+        assert recorded[question] == answer
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["description"] == recorded["description"]
+    assert pyproject["project"]["authors"][0]["name"] == recorded["author_name"]
+    for path in project.rglob("*"):
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if path.suffix in {".yml", ".yaml"}:
+            yaml.safe_load(text)
+        elif path.suffix == ".py":
+            compile(text, str(path), "exec")
+        elif path.suffix == ".ipynb":
+            json.loads(text)
+    dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
+    label = re.search(r'image\.description="(.*)" \\$', dockerfile, flags=re.MULTILINE)
+    assert label is not None
+    assert re.sub(r"\\(.)", r"\1", label.group(1)) == recorded["description"]
