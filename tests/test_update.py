@@ -7,6 +7,7 @@ as a team would, updates, and checks the result. All through Copier's API, never
 
 import re
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -384,9 +385,10 @@ def test_adopting_the_template_in_an_existing_repository(
     ignored = (repo / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert {"secrets/", "*.parquet", ".venv/", ".env"} <= set(ignored)
     assert ignored.count(".venv/") == 1
-    # Later updates keep all of it.
+    # Later updates keep all of it; the README, wholly ours, is left out as docs/adopting.md says.
+    template.edit("template/README.md.jinja", lambda text: text + "\nA new template section.\n")
     template.make_a_release_with_typical_changes()
-    update(repo)
+    update(repo, exclude=["README.md"])
     assert (repo / NEW_FILE).is_file()
     assert (repo / "README.md").read_text(
         encoding="utf-8"
@@ -429,3 +431,22 @@ def test_make_update_template_refuses_a_dirty_tree_in_one_line(
         "update-template: the work tree has changes: commit or stash them first (git status)\n"
     )
     assert (project / "README.md").read_text(encoding="utf-8") == "work in progress\n"
+
+
+def test_a_refused_answer_in_make_update_template_is_one_line_and_changes_nothing(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path / "project")
+    env = project_env() | {
+        "COPIER": f"{sys.executable} -m copier"
+    }  # this suite's Copier, no download
+
+    result = run(
+        ["python3", "scripts/update_template.py", "package_name=churn"], project, env, check=False
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("update-template: copier update refused, nothing was changed: ")
+    assert "package_name cannot change on update (my_ml_project to churn)" in result.stderr
+    assert changed_files(project) == set()

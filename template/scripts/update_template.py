@@ -3,6 +3,7 @@
     make update-template                          # the newest release
     make update-template VERSION=1.2.0            # a given one
     make update-template ANSWERS="task=regression"   # change an answer, same version (VERSION=:current:)
+    make update-template EXCLUDE="README.md"      # leave files that are wholly yours out of it
     python3 scripts/update_template.py --check    # exit 2 when a newer version exists (the workflow)
 
 Steps, each stopping with one line that says what to do when it fails:
@@ -66,7 +67,23 @@ def check_source() -> str:
     return source
 
 
-def update(version: str, answers: list[str]) -> None:
+UNDO = "or undo the update: git checkout -- . && git clean -fd"
+
+
+def _copier(command: list[str]) -> None:
+    """Run Copier; on failure, its last line (a refused answer, say) instead of its traceback."""
+    print("$", shlex.join(command), flush=True)
+    done = _run(command, capture=True)
+    if done.returncode == 0:
+        sys.stderr.write(done.stderr)
+        return
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    reason = lines[-1].removeprefix("ValueError: ") if lines else f"exit {done.returncode}"
+    raise StepFailedError(f"copier update refused, nothing was changed: {reason}")
+
+
+def update(version: str, answers: list[str], excluded: list[str]) -> bool:
+    """Update; False when it changed nothing."""
     if _run(["git", "status", "--porcelain"], capture=True).stdout.strip():
         raise StepFailedError("the work tree has changes: commit or stash them first (git status)")
     check_source()
@@ -75,23 +92,25 @@ def update(version: str, answers: list[str]) -> None:
         command += ["--vcs-ref", version]
     for answer in answers:
         command += ["--data", answer]
-    print("$", shlex.join(command), flush=True)
-    if _run(command).returncode != 0:
-        raise StepFailedError("copier update failed (above): nothing was changed")
+    for path in excluded:
+        command += ["--exclude", path]
+    _copier(command)
+    if not _run(["git", "status", "--porcelain"], capture=True).stdout.strip():
+        return False
     if _run([sys.executable, str(ROOT / "scripts" / "check_conflicts.py")]).returncode != 0:
         raise StepFailedError(
-            "resolve the conflicts above, then run `uv lock` and `make check`, and commit"
+            f"resolve the conflicts above, then run `uv lock` and `make check`, and commit; {UNDO}"
         )
     print("$ uv lock", flush=True)
     if _run(["uv", "lock"]).returncode != 0:
         raise StepFailedError(
-            "uv lock failed (above): fix pyproject.toml, run `uv lock` and `make check`"
+            "uv lock failed (above: the network, a package index, or pyproject.toml): fix it and run "
+            f"`uv lock` and `make check`; {UNDO}"
         )
     print("$ make check", flush=True)
     if _run(["make", "--no-print-directory", "check"]).returncode != 0:
-        raise StepFailedError(
-            "make check failed after the update: fix it, then commit (the diff is unstaged)"
-        )
+        raise StepFailedError(f"make check failed after the update: fix it and commit; {UNDO}")
+    return True
 
 
 def check() -> int:
@@ -109,22 +128,25 @@ def main(argv: list[str]) -> int:
         return check()
     version = os.environ.get("VERSION", "")
     answers = os.environ.get("ANSWERS", "").split() + argv
+    excluded = os.environ.get("EXCLUDE", "").split()
     if answers and not version:
         version = ":current:"  # an answer changes; the template version stays
     before = _recorded("_commit")
     try:
-        update(version, answers)
+        changed = update(version, answers, excluded)
     except StepFailedError as stop:
         print(f"update-template: {stop}", file=sys.stderr)
         return 1
-    changed = _run(["git", "status", "--short"], capture=True).stdout
     after = _recorded("_commit")
+    if not changed:
+        print(f"\nTemplate {before}: nothing to change.")
+        return 0
+    status = _run(["git", "status", "--short"], capture=True).stdout
     print(
         f"\nTemplate {before} -> {after}" + (f", answers: {' '.join(answers)}" if answers else "")
     )
-    print(changed or "Nothing changed.")
-    if changed:
-        print("Green: review with `git diff`, then commit (uv.lock included).")
+    print(status, end="")
+    print("Green: review with `git diff`, then commit (uv.lock included).")
     return 0
 
 

@@ -97,6 +97,11 @@ def load_model(path: Path) -> Any:
         raise PipelineError(f"{path} not found: run `make train` first")
     try:
         return joblib.load(path)
+    except ModuleNotFoundError as exc:  # pickled with a module this project no longer has
+        raise PipelineError(
+            f"{path}: saved by code that is gone (module {exc.name}; a renamed package?): run "
+            "`make train` and promote the new run"
+        ) from None
     except Exception as exc:  # any failure to unpickle means the same to the user
         raise PipelineError(
             f"{path}: not a model saved by this project ({type(exc).__name__}): run `make train`"
