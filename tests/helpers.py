@@ -41,6 +41,9 @@ COVERING_SET: list[dict[str, Any]] = [
         # Names unlike the defaults: non-ASCII, a leading digit, a package name of the team's choosing.
         "project_name": "2nd Détection de fraude",
         "package_name": "fraud_detection",
+        # Hostile but accepted text: emoji, quotes, a backslash, shell syntax (tests/test_questions.py).
+        "description": 'Détecte la fraude 🚀 "vite", coûts ${HOME} & back\\slash',
+        "author_name": "Zoë Ørsted-Ñúñez 🚀",
         "task": "regression",
         "ml_framework": "scikit-learn",
         "experiment_tracking": "none",

@@ -198,6 +198,9 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
     run(["uv", "run", "--frozen", "pre-commit", "run", "--all-files"], project)
     assert run(["git", "status", "--porcelain"], project).stdout.splitlines() == ["?? uv.lock"]
 
+    # The stress tests: train killed at random points, two trains at once (tests/test_hardening.py).
+    run(["uv", "run", "--frozen", "pytest", "-m", "stress", "-q", "-p", "no:cacheprovider"], project)
+
     # Train, evaluate and predict as the README says.
     for command in readme_commands(project, "Train, evaluate, predict"):
         run(command, project)
@@ -271,7 +274,9 @@ def test_each_covering_answer_set_is_green_trains_tracks_and_predicts(
     git_init(project, env)
 
     run(["make", "setup"], project, env)
-    run(["make", "check-all"], project, env)  # the slow tier too: every answer set, every test
+    # The slow tier too; the stress tests (kills, concurrent trains: a minute) run once, in the quick
+    # start test, not for every answer set.
+    run(["make", "check-all"], project, env | {"PYTEST_ADDOPTS": "-m 'not stress'"})
     interpreter = run(["uv", "run", "--frozen", "python", "--version"], project, env).stdout
     assert interpreter.startswith(f"Python {full['python_version']}.")
     run(["make", "data", "train", "evaluate", "predict"], project, env)

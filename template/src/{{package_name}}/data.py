@@ -91,6 +91,10 @@ def describe_table(frame: pd.DataFrame, data: "DataConfig") -> TableSchema:
     )
 
 
+# Largest magnitude a numeric value may have: squares and sums of larger ones overflow float64.
+MAX_MAGNITUDE = 1e150
+
+
 def check_table(
     frame: pd.DataFrame,
     schema: TableSchema,
@@ -111,9 +115,9 @@ def check_table(
     if frame.empty:
         raise DataValidationError(f"{source}: the table has no rows")
     finite = pa.Check(
-        lambda values: ~np.isinf(pd.to_numeric(values, errors="coerce")),
+        lambda values: ~(np.abs(pd.to_numeric(values, errors="coerce")) > MAX_MAGNITUDE),
         ignore_na=True,
-        error="infinite values",
+        error=f"values infinite or beyond ±{MAX_MAGNITUDE:g}",
     )
     not_empty = pa.Check(lambda values: values.notna().any(), error="no values at all")
     columns = {name: pa.Column(nullable=True) for name in schema.id_columns}

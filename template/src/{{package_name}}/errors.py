@@ -11,3 +11,7 @@ class ConfigError(PipelineError):
 
 class DataValidationError(PipelineError):
     """A data frame does not match the expected schema."""
+
+
+class ModelMismatchError(PipelineError):
+    """A model file is not the one whose SHA-256 was recorded when it was saved."""

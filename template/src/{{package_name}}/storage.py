@@ -7,6 +7,7 @@ command leaves the previous file whole, never half of a new one.
 import csv
 import hashlib
 import json
+import logging
 import math
 import shutil
 import subprocess
@@ -18,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import DataValidationError, PipelineError
+from .errors import DataValidationError, ModelMismatchError, PipelineError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -75,6 +78,9 @@ def _refuse_repeated_columns(path: Path) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table as CSV or Parquet, by the suffix."""
+    if path.suffix.lower() not in {".csv", ".parquet"} and not path.is_dir():
+        raise PipelineError(f"{path}: give a .csv or .parquet file name")
     with atomic_path(path) as temporary:
         if path.suffix.lower() == ".parquet":
             frame.to_parquet(temporary, index=False)
@@ -82,19 +88,28 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
             frame.to_csv(temporary, index=False)
 
 
-def save_model(model: Any, path: Path) -> None:
+def save_model(model: Any, path: Path) -> str:
+    """Write a model; returns the SHA-256 of the file, which `load_model` checks before loading it."""
     import joblib
 
     with atomic_path(path) as temporary:
         joblib.dump(model, temporary)
+        return fingerprint(temporary)  # the file is renamed into place as the block ends
 
 
-def load_model(path: Path) -> Any:
-    """Load a model saved by `save_model`. Unpickling runs code: load only models you trust."""
+def load_model(path: Path, sha256: str | None = None) -> Any:
+    """Load a model saved by `save_model`, after checking its SHA-256 when one was recorded. Loading a
+    pickle runs the code it names: a file that changed since it was saved is refused, never loaded.
+    """
     import joblib
 
     if not path.is_file():
         raise PipelineError(f"{path} not found: run `make train` first")
+    if sha256 is not None and fingerprint(path) != sha256:
+        raise ModelMismatchError(
+            f"{path}: its SHA-256 is not the one recorded when it was saved (changed since, or copied "
+            "half-way): refused, since loading a pickled model runs its code; train or promote again"
+        )
     try:
         return joblib.load(path)
     except ModuleNotFoundError as exc:  # pickled with a module this project no longer has
@@ -152,6 +167,42 @@ def fingerprint(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextmanager
+def exclusive(lock_file: Path, waiting: str) -> Iterator[None]:
+    """Hold `lock_file`'s lock for the block: one process at a time (promoting, creating the tracking
+    store). Another waits, saying `waiting` once; the OS frees the lock of a process that dies."""
+    from filelock import FileLock, Timeout
+
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PipelineError(
+            f"{lock_file.parent}: cannot create this folder ({exc.strerror})"
+        ) from None
+    lock = FileLock(lock_file)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.info("%s (%s)", waiting, lock_file)
+        try:
+            lock.acquire(timeout=600)
+        except Timeout:
+            raise PipelineError(f"{lock_file}: still held after 10 minutes: {waiting}") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def publish_folder(staging: Path, folder: Path) -> None:
+    """Move a folder written in full under a temporary name to its final name, in one step: a folder
+    under the final name is always complete."""
+    try:
+        staging.replace(folder)
+    except OSError as exc:
+        raise PipelineError(f"{folder}: cannot publish the run folder ({exc.strerror})") from None
 
 
 def copy_file(source: Path, destination: Path) -> None:
