@@ -199,7 +199,9 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
     assert run(["git", "status", "--porcelain"], project).stdout.splitlines() == ["?? uv.lock"]
 
     # The stress tests: train killed at random points, two trains at once (tests/test_hardening.py).
-    run(["uv", "run", "--frozen", "pytest", "-m", "stress", "-q", "-p", "no:cacheprovider"], project)
+    run(
+        ["uv", "run", "--frozen", "pytest", "-m", "stress", "-q", "-p", "no:cacheprovider"], project
+    )
 
     # Train, evaluate and predict as the README says.
     for command in readme_commands(project, "Train, evaluate, predict"):

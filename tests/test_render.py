@@ -3,6 +3,10 @@
 import filecmp
 import json
 import re
+import shutil
+import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -192,3 +196,59 @@ def test_every_question_is_documented_with_its_choices() -> None:
 
 def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
     run(["mkdocs", "build", "--strict", "--quiet", "--site-dir", str(tmp_path / "site")], TEMPLATE)
+
+
+def test_a_uv_hidden_by_a_pyenv_shim_is_diagnosed_and_make_still_finds_it(tmp_path: Path) -> None:
+    """uv installed with pip into one pyenv Python is reached through a shim that fails in a folder
+    whose .python-version names another: `make doctor` says so, and make uses that Python's uv."""
+    pyenv = shutil.which("pyenv")
+    owners = run(["pyenv", "whence", "uv"], tmp_path, check=False).stdout.split() if pyenv else []
+    if not pyenv or not owners:
+        pytest.skip(
+            "needs pyenv with uv installed in one of its Pythons (as on this suite's machines)"
+        )
+    project = render(tmp_path / "p", {"python_version": "3.13"})
+    root = run(["pyenv", "root"], tmp_path).stdout.strip()
+    env = {
+        "PATH": f"{root}/shims:{Path(pyenv).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYENV_ROOT": root,
+    }
+    shim = subprocess.run(["uv", "--version"], cwd=project, env=env, capture_output=True, text=True)
+    if shim.returncode == 0:
+        pytest.skip("the pyenv shim runs uv here: no Python of .python-version hides it")
+
+    doctor = subprocess.run(
+        ["make", "doctor"], cwd=project, env=env, capture_output=True, text=True, check=False
+    )
+    setup = subprocess.run(
+        ["make", "-n", "setup"], cwd=project, env=env, capture_output=True, text=True
+    )
+
+    assert "[FIX] uv runs here: uv is installed only in another pyenv Python" in doctor.stdout
+    assert setup.stdout.splitlines()[0] == f"{root}/versions/{owners[-1]}/bin/uv sync"
+
+
+def test_an_interrupted_copy_is_recovered_by_copying_again_with_overwrite(tmp_path: Path) -> None:
+    dest = tmp_path / "project"
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD"]
+    copying = subprocess.Popen(  # this suite's own Copier
+        [*command, "--quiet", str(TEMPLATE), str(dest)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (dest.is_dir() and any(dest.iterdir())):
+        time.sleep(0.002)
+    copying.terminate()  # SIGTERM as the first files appear
+    copying.wait()
+    interrupted = dest.is_dir() and not (dest / ANSWERS).exists()
+
+    run([*command, "--overwrite", "--quiet", str(TEMPLATE), str(dest)], tmp_path)
+
+    fresh = render(tmp_path / "fresh")
+    assert files_of(dest) == files_of(fresh)
+    for name in files_of(fresh) - {ANSWERS}:
+        assert (dest / name).read_bytes() == (fresh / name).read_bytes(), name
+    if not interrupted:
+        pytest.skip("the copy finished before it could be interrupted; the recopy was checked")

@@ -37,7 +37,29 @@ def check_tools() -> list[Finding]:
     ):
         found = shutil.which(tool)
         findings.append(Finding(found is not None, f"{tool} is installed", fix))
+    if shutil.which("uv"):
+        findings.append(check_uv_runs())
     return findings
+
+
+def check_uv_runs() -> Finding:
+    """uv can be on PATH and still not run here: a pyenv shim, when uv was installed with pip into
+    another pyenv Python, refuses in a folder whose .python-version names a Python without it."""
+    done = _run("uv", "--version")
+    if done.returncode == 0:
+        return Finding(True, f"uv runs here ({done.stdout.strip()})")
+    said = (done.stderr or done.stdout).strip().splitlines()
+    if "pyenv" in (done.stderr + done.stdout):
+        owners = _run("pyenv", "whence", "uv").stdout.split()
+        where = f" (Python {', '.join(owners)})" if owners else ""
+        return Finding(
+            False,
+            "uv runs here",
+            f"uv is installed only in another pyenv Python{where}, which .python-version hides "
+            "here: install uv on its own (https://docs.astral.sh/uv/getting-started/installation/, "
+            "or `pipx install uv`); until then `make` uses that Python's uv, the git hooks cannot",
+        )
+    return Finding(False, "uv runs here", f"`uv --version` fails ({said[-1] if said else done.returncode}): reinstall uv")
 
 
 def check_python() -> Finding:
