@@ -218,9 +218,29 @@ def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path)
         assert "predict" in run([engine, "run", "--rm", tag, "--help"], project, env).stdout
         uid = run([engine, "run", "--rm", "--entrypoint", "id", tag, "-u"], project, env).stdout
         assert uid.strip() != "0"
+        # Nothing but the environment and the package: no configs, data, models or secrets.
+        (project / ".env.local").write_text("POSTGRES_PASSWORD=leaked\n", encoding="utf-8")
+        run([engine, "build", "--tag", tag, "."], project, env)
+        listing = run(
+            [engine, "run", "--rm", "--entrypoint", "ls", tag, "-A", "/app"], project, env
+        )
+        assert listing.stdout.split() == [".venv"]
+        # .dockerignore is an allow-list: the build stage saw only what the image needs.
+        builder = f"{tag.rsplit(':', 1)[0]}-builder:latest"
+        run([engine, "build", "--target", "builder", "--tag", builder, "."], project, env)
+        try:
+            seen = run(
+                [engine, "run", "--rm", "--entrypoint", "ls", builder, "-A", "/app"], project, env
+            )
+        finally:
+            subprocess.run([engine, "rmi", "--force", builder], capture_output=True, check=False)
+        assert sorted(seen.stdout.split()) == [
+            ".venv", "LICENSE", "README.md", "pyproject.toml", "src", "uv.lock"
+        ]  # fmt: skip
         scored = run(
             [
                 *(engine, "run", "--rm"),
+                *("-v", f"{project / 'configs'}:/app/configs:ro"),
                 *("-v", f"{project / 'models'}:/app/models:ro"),
                 *("-v", f"{project / 'data'}:/app/data:ro"),
                 *(tag, "predict", "--input", "data/processed/test.csv"),

@@ -198,6 +198,19 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
     run(["uv", "run", "--frozen", "pre-commit", "run", "--all-files"], project)
     assert run(["git", "status", "--porcelain"], project).stdout.splitlines() == ["?? uv.lock"]
 
+    # The secrets hook stops cloud keys and tokens (only private keys were caught before).
+    leaks = {
+        "aws.env": "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n",
+        "gh.py": 'TOKEN = "ghp_16C7e42F292c6912E7710c838347Ae178B4a"\n',
+    }
+    for name, text in leaks.items():
+        (project / name).write_text(text, encoding="utf-8")
+        hook = ["uv", "run", "--frozen", "pre-commit", "run", "detect-secrets", "--files", name]
+        caught = run(hook, project, check=False)
+        assert caught.returncode != 0, caught.stdout
+        assert f"Location:    {name}:1" in caught.stdout
+        (project / name).unlink()
+
     # The stress tests: train killed at random points, two trains at once (tests/test_hardening.py).
     run(
         ["uv", "run", "--frozen", "pytest", "-m", "stress", "-q", "-p", "no:cacheprovider"], project

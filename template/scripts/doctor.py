@@ -59,7 +59,11 @@ def check_uv_runs() -> Finding:
             "here: install uv on its own (https://docs.astral.sh/uv/getting-started/installation/, "
             "or `pipx install uv`); until then `make` uses that Python's uv, the git hooks cannot",
         )
-    return Finding(False, "uv runs here", f"`uv --version` fails ({said[-1] if said else done.returncode}): reinstall uv")
+    return Finding(
+        False,
+        "uv runs here",
+        f"`uv --version` fails ({said[-1] if said else done.returncode}): reinstall uv",
+    )
 
 
 def check_python() -> Finding:
