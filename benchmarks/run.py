@@ -296,6 +296,45 @@ def bench_experiments(project: Path, runs: int, reference: float) -> None:
     )
 
 
+PEAK_MEMORY = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def bench_predict_memory(project: Path) -> None:
+    """Peak memory of `predict` on 800k rows beside 100k rows: streamed in chunks, it stays flat."""
+    env = project_env()
+    if not (project / "models" / "model.joblib").is_file():
+        sh(["make", "data", "train"], project, env)
+    held_out = project / "data" / "processed" / "test.csv"
+    header, *rows = held_out.read_text(encoding="utf-8").splitlines()
+    peaks = {}
+    for count in (100_000, 800_000):
+        table = project / f"rows-{count}.csv"
+        body = "\n".join(rows[i % len(rows)] for i in range(count))
+        table.write_text(f"{header}\n{body}\n", encoding="utf-8")
+        command = [
+            str(project / ".venv" / "bin" / "my-ml-project"),
+            "predict",
+            "--input",
+            str(table),
+        ]
+        command += ["--output", str(project / "scored.csv")]
+        kib = sh(["uv", "run", "--frozen", "python", "-c", PEAK_MEMORY, *command], project, env)
+        peaks[count] = int(kib.strip().splitlines()[-1]) / 1024
+        table.unlink()
+    report(
+        "predict_peak_memory_800k",
+        peaks[800_000],
+        "MiB",
+        reference=peaks[100_000],
+        goal=1.3,
+        note=f"beside 100k rows ({peaks[100_000]:.0f} MiB): chunks of 100k rows",
+    )
+
+
 # One process logs `runs` + 1 training runs (the first warms up imports and the store) and prints the
 # seconds that logging each of the others to MLflow took (params, metrics, dataset, model, artifacts).
 LOG_RUNS = """
@@ -387,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reference = bench_reference(project, args.runs)
         bench_inner_loop(project, args.runs, reference)
         bench_experiments(project, args.runs, reference)
+        bench_predict_memory(project)
         bench_update(work, args.runs)
         if args.team:
             bench_team(project, args.runs)

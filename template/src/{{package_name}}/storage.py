@@ -12,7 +12,7 @@ import math
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +66,67 @@ def read_table(path: Path, *, hint: str = "") -> pd.DataFrame:
         kind = "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataValidationError(f"{path}: not a readable {kind} file ({first_line})") from None
+
+
+CHUNK_ROWS = 100_000
+
+
+def read_table_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """A CSV or Parquet file as frames of at most `rows` rows, in order, their index the row numbers
+    of the whole file: memory stays bounded whatever the file's size. Errors as `read_table`'s."""
+    if path.is_dir():
+        raise DataValidationError(f"{path} is a directory, not a CSV or Parquet file")
+    if not path.is_file():
+        raise DataValidationError(f"{path} not found")
+    kind = "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
+    try:
+        if kind == "Parquet":
+            import pyarrow.parquet as pq
+
+            start = 0
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+                frame = batch.to_pandas()
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                start += len(frame)
+                yield frame
+            return
+        _refuse_repeated_columns(path)
+        with pd.read_csv(path, chunksize=rows) as reader:
+            yield from reader
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(f"{path}: the file is empty") from None
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataValidationError(f"{path}: not a readable {kind} file ({first_line})") from None
+
+
+def write_table_chunks(frames: Iterable[pd.DataFrame], path: Path) -> int:
+    """Write frames one after the other as one CSV or Parquet file (atomically: all or nothing);
+    returns the number of rows."""
+    if path.suffix.lower() not in {".csv", ".parquet"} and not path.is_dir():
+        raise PipelineError(f"{path}: give a .csv or .parquet file name")
+    written = 0
+    with atomic_path(path) as temporary:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writer: pq.ParquetWriter | None = None
+            try:
+                for frame in frames:
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(temporary, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+                    written += len(frame)
+            finally:
+                if writer is not None:
+                    writer.close()
+        else:
+            with temporary.open("w", encoding="utf-8", newline="") as stream:
+                for frame in frames:
+                    frame.to_csv(stream, index=False, header=written == 0)
+                    written += len(frame)
+    return written
 
 
 def _refuse_repeated_columns(path: Path) -> None:
