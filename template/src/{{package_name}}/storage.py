@@ -257,6 +257,17 @@ def exclusive(lock_file: Path, waiting: str) -> Iterator[None]:
         lock.release()
 
 
+def ensure_writable(folder: Path) -> None:
+    """Create `folder` if needed and prove that files can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{uuid.uuid4().hex[:12]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PipelineError(f"{folder}: cannot write here ({exc.strerror})") from None
+
+
 def publish_folder(staging: Path, folder: Path) -> None:
     """Move a folder written in full under a temporary name to its final name, in one step: a folder
     under the final name is always complete."""
