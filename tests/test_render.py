@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import DEFAULT_ANSWERS, PYTHON_VERSIONS, TEMPLATE, files_of, render, run
+from .helpers import (
+    COVERING_SET,
+    DEFAULT_ANSWERS,
+    PYTHON_VERSIONS,
+    TEMPLATE,
+    files_of,
+    render,
+    run,
+)
 
 ANSWERS = ".copier-answers.yml"
 JINJA_MARKERS = ("{{", "{%", "{#")  # openers only: Python code closes nested dicts with }}
@@ -252,3 +260,21 @@ def test_an_interrupted_copy_is_recovered_by_copying_again_with_overwrite(tmp_pa
         assert (dest / name).read_bytes() == (fresh / name).read_bytes(), name
     if not interrupted:
         pytest.skip("the copy finished before it could be interrupted; the recopy was checked")
+
+
+@pytest.mark.parametrize("answers", COVERING_SET, ids=[f"set{i}" for i in range(len(COVERING_SET))])
+def test_the_secrets_hook_passes_on_every_rendered_file(
+    tmp_path: Path, answers: dict[str, str]
+) -> None:
+    """The project's own detect-secrets hook, as its .pre-commit-config.yaml runs it, finds nothing in
+    what the template renders: placeholders such as USER:PASSWORD@SERVER are written so it does not.
+    """
+    project = render(tmp_path / "p", answers)
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    (hook,) = [h for repo in config["repos"] for h in repo["hooks"] if h["id"] == "detect-secrets"]
+    command = hook["entry"].removeprefix("uv run --frozen ").split()
+    files = [name for name in sorted(files_of(project)) if not re.match(hook["exclude"], name)]
+
+    scanned = run([*command, *files], project, check=False)
+
+    assert scanned.returncode == 0, scanned.stdout

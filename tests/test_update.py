@@ -232,14 +232,15 @@ def test_a_rejected_hunk_stops_make_lint_and_the_commit(
     makefile = project / "Makefile"
     makefile.write_text(
         makefile.read_text(encoding="utf-8").replace(
-            "RUN := uv run\n", "RUN := uv run --no-progress\n"
+            "CONFIG ?= configs/train.yaml\n", "CONFIG ?= configs/team.yaml\n"
         ),
         encoding="utf-8",
     )
+    assert "CONFIG ?= configs/team.yaml" in makefile.read_text(encoding="utf-8")
     commit(project)
     template.edit(
         "template/Makefile.jinja",
-        lambda text: text.replace("RUN := uv run\n", "RUN := uv run --color=auto\n"),
+        lambda text: text.replace("CONFIG ?= configs/train.yaml", "CONFIG ?= ./configs/train.yaml"),
     )
     template.release("1.1.0")
 

@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ANSWERS_FILE = ROOT / ".copier-answers.yml"
 # 9.14: `check-update` and its exit code 2; Copier 10 may change the update's behaviour: review first.
-COPIER = os.environ.get("COPIER", "uvx --from copier>=9.14,<10 copier")
+UV = os.environ.get("UV", "uv")  # the Makefile passes the uv it found (see its UV)
+COPIER = os.environ.get("COPIER", f"{shlex.quote(UV)} tool run --from copier>=9.14,<10 copier")
 REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|[a-z]+:[^/]|[^@/]+@[^:]+:)", re.IGNORECASE)
 
 
@@ -102,7 +103,7 @@ def update(version: str, answers: list[str], excluded: list[str]) -> bool:
             f"resolve the conflicts above, then run `uv lock` and `make check`, and commit; {UNDO}"
         )
     print("$ uv lock", flush=True)
-    if _run(["uv", "lock"]).returncode != 0:
+    if _run([UV, "lock"]).returncode != 0:
         raise StepFailedError(
             "uv lock failed (above: the network, a package index, or pyproject.toml): fix it and run "
             f"`uv lock` and `make check`; {UNDO}"
