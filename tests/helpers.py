@@ -92,7 +92,7 @@ def render(
     answers: Mapping[str, Any] | None = None,
     *,
     src: Path = TEMPLATE,
-    vcs_ref: str = "HEAD",
+    vcs_ref: str | None = "HEAD",
 ) -> Path:
     """Copy the template into `dest` through Copier's API, as a user would, never trusting it."""
     copier.run_copy(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .helpers import DEFAULT_ANSWERS, TEMPLATE, render
+from .helpers import DEFAULT_ANSWERS, TEMPLATE, copy_template_tree, render
 
 COPIER_YML = yaml.safe_load((TEMPLATE / "copier.yml").read_text(encoding="utf-8"))
 QUESTIONS = {name: spec for name, spec in COPIER_YML.items() if not name.startswith("_")}
@@ -215,18 +215,25 @@ ACCEPTED: list[dict[str, Any]] = [
 ]
 
 
+@pytest.fixture(scope="session")
+def plain_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This template's files without git: Copier reads them in place instead of cloning the repository
+    for each copy (0.05 s a refused answer instead of 0.23 s). Validators are the same."""
+    return copy_template_tree(tmp_path_factory.mktemp("template") / "plain")
+
+
 @pytest.mark.parametrize(
     ("question", "answer", "message"),
     BAD_ANSWERS + HOSTILE,
     ids=[f"{question}-{index}" for index, (question, _, _) in enumerate(BAD_ANSWERS + HOSTILE)],
 )
 def test_a_bad_answer_is_refused_by_name_and_writes_nothing(
-    tmp_path: Path, question: str, answer: Any, message: str
+    tmp_path: Path, plain_template: Path, question: str, answer: Any, message: str
 ) -> None:
     dest = tmp_path / "project"
 
     with pytest.raises(ValueError, match=f"(question|choice for) '{question}'") as refused:
-        render(dest, {question: answer})
+        render(dest, {question: answer}, src=plain_template, vcs_ref=None)
 
     assert message in str(refused.value)
     assert not dest.exists()
