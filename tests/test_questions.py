@@ -146,7 +146,7 @@ HOSTILE: list[tuple[str, Any, str]] = [
     ("project_slug", "churn\u200b", "not a valid slug"),
     ("project_slug", "CHURN", "not a valid slug"),
     ("project_slug", "churn-", "not a valid slug"),
-    ("project_slug", "p" * 91, "too long"),
+    ("project_slug", "p" * 51, "too long"),
     *[
         ("package_name", name, "module of a dependency")
         for name in [
@@ -176,7 +176,7 @@ HOSTILE: list[tuple[str, Any, str]] = [
     ],
     ("package_name", "churn\n", "not a valid package name"),
     ("package_name", "churn\u200b", "not a valid package name"),
-    ("package_name", "p" * 91, "too long"),
+    ("package_name", "p" * 51, "too long"),
     *[
         (question, answer, "Invalid choice")
         for question, answers in {
@@ -210,8 +210,9 @@ ACCEPTED: list[dict[str, Any]] = [
     {"author_name": "Ada O'Brien & Co."},
     {"author_name": "李雷"},
     {"author_email": "o.brien+ml@sub.example.co.uk"},
-    {"project_slug": "a" * 90},
-    {"package_name": "a" * 90},
+    {"project_slug": "a" * 50},
+    {"package_name": "a" * 50},
+    {"project_name": "Detection " * 7 + "Detections"},  # 80 characters: the slug is cut to 50
 ]
 
 
@@ -265,6 +266,11 @@ def test_every_question_has_a_type_and_help() -> None:
         ("Pandas", "pandas-ml", "pandas_ml"),  # the slug steps aside from the dependency too
         ("  Détection de fraude!", None, None),  # refused: leading spaces
         ("Détection de fraude!", "d-tection-de-fraude", "d_tection_de_fraude"),
+        (
+            "Detection " * 7 + "Detections",  # 80 characters: cut at a hyphen, to 50 at most
+            "detection-" * 4 + "detection",
+            "detection_" * 4 + "detection",
+        ),
     ],
 )
 def test_derived_names_are_valid_or_the_name_is_refused(
