@@ -49,23 +49,35 @@ def atomic_path(path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def read_table(path: Path, *, hint: str = "") -> pd.DataFrame:
-    """A CSV or Parquet file as a frame; a missing or unreadable file is one clear error."""
+def _table_kind(path: Path, hint: str = "") -> str:
+    """The kind of a table file that exists, CSV or Parquet; a folder or a missing file is one error."""
     if path.is_dir():
         raise DataValidationError(f"{path} is a directory, not a CSV or Parquet file")
     if not path.is_file():
         raise DataValidationError(f"{path} not found{': ' + hint if hint else ''}")
+    return "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
+
+
+@contextmanager
+def _reading(path: Path, kind: str) -> Iterator[None]:
+    """Whatever pandas or pyarrow raise while reading `path`, as one clear error."""
     try:
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        _refuse_repeated_columns(path)
-        return pd.read_csv(path)
+        yield
     except pd.errors.EmptyDataError:
         raise DataValidationError(f"{path}: the file is empty") from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        kind = "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataValidationError(f"{path}: not a readable {kind} file ({first_line})") from None
+
+
+def read_table(path: Path, *, hint: str = "") -> pd.DataFrame:
+    """A CSV or Parquet file as a frame; a missing or unreadable file is one clear error."""
+    kind = _table_kind(path, hint)
+    with _reading(path, kind):
+        if kind == "Parquet":
+            return pd.read_parquet(path)
+        _refuse_repeated_columns(path)
+        return pd.read_csv(path)
 
 
 CHUNK_ROWS = 100_000
@@ -74,12 +86,8 @@ CHUNK_ROWS = 100_000
 def read_table_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """A CSV or Parquet file as frames of at most `rows` rows, in order, their index the row numbers
     of the whole file: memory stays bounded whatever the file's size. Errors as `read_table`'s."""
-    if path.is_dir():
-        raise DataValidationError(f"{path} is a directory, not a CSV or Parquet file")
-    if not path.is_file():
-        raise DataValidationError(f"{path} not found")
-    kind = "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
-    try:
+    kind = _table_kind(path)
+    with _reading(path, kind):
         if kind == "Parquet":
             import pyarrow.parquet as pq
 
@@ -93,16 +101,16 @@ def read_table_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFra
         _refuse_repeated_columns(path)
         with pd.read_csv(path, chunksize=rows) as reader:
             yield from reader
-    except pd.errors.EmptyDataError:
-        raise DataValidationError(f"{path}: the file is empty") from None
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataValidationError(f"{path}: not a readable {kind} file ({first_line})") from None
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table as CSV or Parquet, by the suffix (atomically)."""
+    write_table_chunks([frame], path)
 
 
 def write_table_chunks(frames: Iterable[pd.DataFrame], path: Path) -> int:
-    """Write frames one after the other as one CSV or Parquet file (atomically: all or nothing);
-    returns the number of rows."""
+    """Write frames one after the other as one CSV or Parquet file, by the suffix (atomically: all
+    or nothing); returns the number of rows."""
     if path.suffix.lower() not in {".csv", ".parquet"} and not path.is_dir():
         raise PipelineError(f"{path}: give a .csv or .parquet file name")
     written = 0
@@ -136,17 +144,6 @@ def _refuse_repeated_columns(path: Path) -> None:
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise DataValidationError(f"{path}: repeated column names {repeated}: rename them")
-
-
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write a table as CSV or Parquet, by the suffix."""
-    if path.suffix.lower() not in {".csv", ".parquet"} and not path.is_dir():
-        raise PipelineError(f"{path}: give a .csv or .parquet file name")
-    with atomic_path(path) as temporary:
-        if path.suffix.lower() == ".parquet":
-            frame.to_parquet(temporary, index=False)
-        else:
-            frame.to_csv(temporary, index=False)
 
 
 def save_model(model: Any, path: Path) -> str:
