@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import copier
 
@@ -298,3 +298,30 @@ def container_engine() -> str | None:
         if exe and subprocess.run([exe, "info"], capture_output=True, check=False).returncode == 0:
             return engine
     return None
+
+
+def commit(project: Path, message: str = "Team edits") -> str:
+    """Commit everything in `project` (hooks skipped, empty allowed); returns the commit's hash."""
+    env = git_identity()
+    run(["git", "add", "--all"], project, env)
+    run(["git", "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message], project, env)
+    return run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+
+
+def update(
+    project: Path,
+    vcs_ref: str | copier.VcsRef | None = None,
+    conflict: Literal["inline", "rej"] = "inline",
+    **options: Any,
+) -> None:
+    """`copier update` through the API, as the tests run it: defaults, never trusting the template."""
+    copier.run_update(
+        project,
+        defaults=True,
+        overwrite=True,
+        vcs_ref=vcs_ref,
+        conflict=conflict,
+        quiet=True,
+        unsafe=False,
+        **options,
+    )

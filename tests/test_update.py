@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import copier
 import pytest
@@ -19,6 +19,7 @@ from copier.errors import UserMessageError
 
 from .helpers import (
     COVERING_SET,
+    commit,
     copy_template_tree,
     files_of,
     git_identity,
@@ -26,6 +27,7 @@ from .helpers import (
     project_env,
     render,
     run,
+    update,
 )
 
 PACKAGE = "src/my_ml_project"
@@ -83,30 +85,6 @@ def generate(
     render(dest, answers, src=template.path, vcs_ref=version)
     git_init(dest)
     return dest
-
-
-def commit(project: Path, message: str = "Team edits") -> None:
-    env = git_identity()
-    run(["git", "add", "--all"], project, env)
-    run(["git", "commit", "--quiet", "--no-verify", "-m", message], project, env)
-
-
-def update(
-    project: Path,
-    vcs_ref: str | copier.VcsRef | None = None,
-    conflict: Literal["inline", "rej"] = "inline",
-    **options: Any,
-) -> None:
-    copier.run_update(
-        project,
-        defaults=True,
-        overwrite=True,
-        vcs_ref=vcs_ref,
-        conflict=conflict,
-        quiet=True,
-        unsafe=False,
-        **options,
-    )
 
 
 def changed_files(project: Path) -> set[str]:

@@ -19,19 +19,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import copier
 import pytest
 import yaml
 
 from .helpers import (
     COVERING_SET,
     TEMPLATE,
+    commit,
     files_of,
     git_identity,
     git_init,
     project_env,
     render,
     run,
+    update,
 )
 
 sys.path.insert(0, str(TEMPLATE / "scripts"))
@@ -123,26 +124,6 @@ def team_edits(project: Path, package: str) -> None:
     )
 
 
-def commit(project: Path, message: str) -> str:
-    env = git_identity()
-    run(["git", "add", "--all"], project, env)
-    run(["git", "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message], project, env)
-    return run(["git", "rev-parse", "HEAD"], project).stdout.strip()
-
-
-def update(project: Path, ref: str, data: dict[str, Any]) -> None:
-    copier.run_update(
-        project,
-        data=data,
-        defaults=True,
-        overwrite=True,
-        vcs_ref=ref,
-        conflict="inline",
-        quiet=True,
-        unsafe=False,
-    )
-
-
 class Expected:
     """Fresh copies of the working tree's version with the team's edits, by answers (cached)."""
 
@@ -206,10 +187,10 @@ def test_every_answer_changes_and_changes_back_keeping_team_edits(
     for change in alternatives(original):
         run(["git", "reset", "--quiet", "--hard", base], project)
         # From a release, the answer changes during the update to this version; from this version, at it.
-        update(project, head, change)
+        update(project, head, data=change)
         assert_same(project, expected.tree(original | change), f"{change} from {start}")
         commit(project, f"{change}")
-        update(project, head, original)
+        update(project, head, data=original)
         assert_same(project, expected.tree(original), f"{change} back from {start}")
         questions |= change.keys()
     assert questions | {"package_name"} >= original.keys()
@@ -225,7 +206,7 @@ def test_a_new_package_name_is_refused_and_the_documented_rename_carries_the_tea
     base = commit(project, "Team edits")
 
     with pytest.raises(ValueError, match="package_name cannot change on update"):
-        update(project, head, {"package_name": "churn"})
+        update(project, head, data={"package_name": "churn"})
     assert run(["git", "status", "--porcelain"], project).stdout == ""
     assert run(["git", "rev-parse", "HEAD"], project).stdout.strip() == base
 
@@ -241,7 +222,7 @@ def test_a_new_package_name_is_refused_and_the_documented_rename_carries_the_tea
         run(["bash", "-c", command.replace("NEW_NAME", "churn")], project)
     commit(project, "Rename the package to churn")
 
-    update(project, head, {})
+    update(project, head)
 
     assert run(["git", "status", "--porcelain"], project).stdout == ""  # nothing left to change
     fresh = tmp_path / "fresh"
@@ -260,7 +241,7 @@ def test_an_update_from_the_first_release_with_new_answers_passes_make_check(
     team_edits(project, "my_ml_project")
     commit(project, "Team edits")
 
-    update(project, head, {"task": "regression", "experiment_tracking": "none"})
+    update(project, head, data={"task": "regression", "experiment_tracking": "none"})
 
     env = project_env()
     run(["uv", "lock", "--quiet"], project, env)
