@@ -3,7 +3,7 @@
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +105,13 @@ def render(
         unsafe=False,
     )
     return dest
+
+
+def refused_names(name: str) -> set[str]:
+    """A list of includes/names.jinja (`{%- set NAME = "a b c".split() -%}`: one string, which Jinja
+    compiles in a millisecond where a list literal of 400 names took twelve, on every copy)."""
+    text = (TEMPLATE / "includes" / "names.jinja").read_text(encoding="utf-8")
+    return set(text.split(f'set {name} = "', 1)[1].split('".split()', 1)[0].split())
 
 
 def copy_template_tree(dest: Path) -> Path:
@@ -209,6 +216,18 @@ def files_of(project: Path) -> set[str]:
         for path in project.rglob("*")
         if path.is_file() and ".git" not in path.relative_to(project).parts[:1]
     }
+
+
+def distinct_files(projects: Sequence[Path], keep: Callable[[str], bool] = bool) -> list[Path]:
+    """One path per distinct (relative name, content) among the projects' files that `keep` accepts:
+    renders share most files, and a linter gives the same verdict on the same bytes under the same
+    name, so each is checked once."""
+    seen: dict[tuple[str, bytes], Path] = {}
+    for project in projects:
+        for name in sorted(files_of(project)):
+            if keep(name):
+                seen.setdefault((name, (project / name).read_bytes()), project / name)
+    return list(seen.values())
 
 
 @cache

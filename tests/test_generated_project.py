@@ -19,13 +19,13 @@ from .helpers import (
     COVERING_SET,
     FRAMEWORKS,
     PRIMARY_METRIC,
-    TEMPLATE,
     assert_answers_reached_output,
     effective,
     git_init,
     local_torch_index,
     project_env,
     python_available,
+    refused_names,
     render,
     run,
     torch_wheel_python,
@@ -160,19 +160,14 @@ for dist in md.distributions():
 def assert_the_refused_names_cover_the_environment(project: Path) -> None:
     """includes/names.jinja's lists hold every distribution and module of the locked closure: a
     project_slug or package_name of one of them is refused (tests/test_questions.py)."""
-    text = (TEMPLATE / "includes" / "names.jinja").read_text(encoding="utf-8")
-
-    def listed(name: str) -> set[str]:
-        return set(re.findall(r'"([^"]+)"', text.split(f"set {name} = [", 1)[1].split("]", 1)[0]))
-
     lines = run(["uv", "run", "--frozen", "python", "-c", INSTALLED], project).stdout.splitlines()
     own = project.name
     distributions = {line.split()[0] for line in lines} - {own}
     modules = {m for line in lines for m in line.split()[1:] if "mypyc" not in m} - {
         own.replace("-", "_")
     }
-    assert distributions <= listed("DEPENDENCY_DISTRIBUTIONS"), "add to includes/names.jinja"
-    assert modules <= listed("DEPENDENCY_MODULES"), "add to includes/names.jinja"
+    assert distributions <= refused_names("DEPENDENCY_DISTRIBUTIONS"), "add to includes/names.jinja"
+    assert modules <= refused_names("DEPENDENCY_MODULES"), "add to includes/names.jinja"
 
 
 def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path) -> None:
@@ -210,11 +205,6 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
         assert caught.returncode != 0, caught.stdout
         assert f"Location:    {name}:1" in caught.stdout
         (project / name).unlink()
-
-    # The stress tests: train killed at random points, two trains at once (tests/test_hardening.py).
-    run(
-        ["uv", "run", "--frozen", "pytest", "-m", "stress", "-q", "-p", "no:cacheprovider"], project
-    )
 
     # Train, evaluate and predict as the README says.
     for command in readme_commands(project, "Train, evaluate, predict"):
@@ -289,8 +279,8 @@ def test_each_covering_answer_set_is_green_trains_tracks_and_predicts(
     git_init(project, env)
 
     run(["make", "setup"], project, env)
-    # The slow tier too; the stress tests (kills, concurrent trains: a minute) run once, in the quick
-    # start test, not for every answer set.
+    # The slow tier too; the stress tests (kills, concurrent trains: a minute) run once, where
+    # tests/test_ci_and_container.py runs the CI test job's `make test-all`, not for every answer set.
     run(["make", "check-all"], project, env | {"PYTEST_ADDOPTS": "-m 'not stress'"})
     interpreter = run(["uv", "run", "--frozen", "python", "--version"], project, env).stdout
     assert interpreter.startswith(f"Python {full['python_version']}.")

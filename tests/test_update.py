@@ -300,6 +300,7 @@ def test_updating_to_the_same_version_changes_nothing(
     assert changed_files(project) == set()
 
 
+@pytest.mark.slow  # as tests/test_update_matrix.py does from each release, with every answer changed
 @pytest.mark.parametrize(
     "answers", COVERING_SET, ids=lambda answers: "-".join(map(str, answers.values()))
 )
