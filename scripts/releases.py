@@ -27,8 +27,12 @@ class Release(NamedTuple):
 
 def recorded(changelog: Path = ROOT / "CHANGELOG.md") -> list[Release]:
     """Every recorded release, oldest first."""
-    found = [Release(m["version"], m["commit"]) for m in HEADING.finditer(changelog.read_text("utf-8"))]
-    return sorted(found, key=lambda release: tuple(int(part) for part in release.version.split(".")))
+    found = [
+        Release(m["version"], m["commit"]) for m in HEADING.finditer(changelog.read_text("utf-8"))
+    ]
+    return sorted(
+        found, key=lambda release: tuple(int(part) for part in release.version.split("."))
+    )
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +46,9 @@ def tag(repo: Path = ROOT) -> list[str]:
     another commit, or a commit this clone lacks, is an error: releases never move."""
     created = []
     for release in recorded(repo / "CHANGELOG.md"):
-        existing = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{release.version}^{{commit}}")
+        existing = _git(
+            repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{release.version}^{{commit}}"
+        )
         if existing.returncode == 0:
             if existing.stdout.strip() != release.commit:
                 raise SystemExit(

@@ -70,6 +70,14 @@ def test_every_action_is_pinned_to_a_commit_with_its_version(default_project: Pa
         assert comment.startswith("v"), use
 
 
+def test_the_template_repository_is_formatted_linted_and_typed() -> None:
+    """This repository holds itself to what it generates: Black, ruff and strict mypy, with the
+    settings of its own pyproject.toml (its pre-commit hooks run the same)."""
+    run(["black", "--check", "--quiet", "."], TEMPLATE)
+    run(["ruff", "check", "--quiet", "."], TEMPLATE)
+    run(["mypy"], TEMPLATE)
+
+
 def test_the_template_repository_s_own_workflows_are_valid_and_run_the_suite() -> None:
     own = sorted((TEMPLATE / ".github" / "workflows").glob("*.yml"))
     assert {path.name for path in own} == {"ci.yml", "release.yml"}
@@ -139,11 +147,20 @@ def test_the_ci_lint_and_test_jobs_run_green_here(tmp_path: Path) -> None:
     run(["git", "commit", "--quiet", "--no-verify", "-m", "Lock"], project, git_identity())
     env = project_env() | {k: str(v) for k, v in workflow["env"].items()}
     python = workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"][0]
+    # The test job's `make test-all` includes the stress tests (kills, concurrent trains): the one place
+    # this suite runs them.
+    all_tests_ran = False
     for job in ("lint", "test"):
         for command in _steps(workflow, job):
             assert "${{" not in command, f"keep expressions out of run steps: {command}"
             # setup-uv's python-version input sets UV_PYTHON.
-            run(["bash", "-eo", "pipefail", "-c", command], project, env | {"UV_PYTHON": python})
+            done = run(
+                ["bash", "-eo", "pipefail", "-c", command], project, env | {"UV_PYTHON": python}
+            )
+            if command == "make test-all":
+                assert "deselected" not in done.stdout, done.stdout
+                all_tests_ran = True
+    assert all_tests_ran, "the test job runs `make test-all`"
 
     # A team whose table is private (not in git): the pipeline step skips with a notice, green.
     pipeline = next(command for command in _steps(workflow, "test") if "make train" in command)
