@@ -219,7 +219,7 @@ def shown(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return str(make_url(url).render_as_string(hide_password=True))
     except Exception:  # not a URL at all: nothing secret to hide in a parse error
         return url
 
