@@ -142,6 +142,7 @@ def test_every_answer_combination_renders_a_sound_project(
     assert python_files(project) == python_files(reference)
 
 
+@pytest.mark.slow  # the quick loop renders the defaults twice (tests/test_render.py)
 @pytest.mark.parametrize("answers", COVERING_SET, ids=[f"set{i}" for i in range(len(COVERING_SET))])
 def test_each_covering_answer_set_renders_the_same_bytes_twice(
     plain_template: Path, tmp_path: Path, answers: dict[str, Any]
@@ -158,21 +159,24 @@ def test_each_covering_answer_set_renders_the_same_bytes_twice(
 LONGEST_NAMES = {"project_name": "A" * 80, "project_slug": "s" * 50, "package_name": "p" * 50}
 
 
+@pytest.mark.parametrize("names", ["default", "longest"])
 def test_the_python_of_each_stack_is_formatted_and_lint_free_with_any_name_length(
     render_plain: Callable[..., Path],
     plain_template: Path,
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
+    names: str,
 ) -> None:
     """Each stack, with the default names and with the longest allowed, as black and ruff check it
-    under the project's own settings. One run of each over the 16 projects (black takes half a second
+    under the project's own settings. One run of each over the 8 projects (black takes half a second
     to start): ruff reads each project's pyproject.toml; black gets the settings they share, and each
     distinct file once."""
     projects = []
     for task, framework, tracking in STACKS:
-        projects.append(
-            _reference(plain_template, task, framework, tracking, tmp_path_factory.getbasetemp())
-        )
+        if names == "default":
+            base = tmp_path_factory.getbasetemp()
+            projects.append(_reference(plain_template, task, framework, tracking, base))
+            continue
         answers = {
             **LONGEST_NAMES,
             "task": task,

@@ -3,6 +3,9 @@
 Each test builds a throwaway template repository with tagged versions (1.0.0 is this tree; 1.1.0 is this
 tree with the kind of change a template release makes), generates a project from 1.0.0, commits, edits it
 as a team would, updates, and checks the result. All through Copier's API, never trusting the template.
+
+An update takes over a second (two clones, three renders): the quick loop keeps the two that matter most
+(edits survive a release, a clash is a conflict) and the cheap refusals; the rest are `slow`.
 """
 
 import re
@@ -233,6 +236,7 @@ def test_a_rejected_hunk_stops_make_lint_and_the_commit(
     assert "Makefile.rej" in committed.stdout + committed.stderr
 
 
+@pytest.mark.slow
 def test_changing_an_answer_at_the_same_version_changes_only_its_files(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
@@ -250,6 +254,7 @@ def test_changing_an_answer_at_the_same_version_changes_only_its_files(
     assert recorded(project)["license"] == "Apache-2.0"
 
 
+@pytest.mark.slow
 def test_a_renamed_question_keeps_its_old_answer(template: TemplateRepo, tmp_path: Path) -> None:
     project = generate(template, tmp_path / "project", {"description": "Forecasts churn."})
     # The next release renames `description` to `summary`, defaulting to the old answer: no migration.
@@ -290,6 +295,7 @@ def test_a_dirty_work_tree_is_refused_and_left_alone(
     assert recorded(project)["_commit"] == "1.0.0"
 
 
+@pytest.mark.slow
 def test_updating_to_the_same_version_changes_nothing(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
@@ -336,6 +342,7 @@ def test_a_relative_template_path_gets_one_line_from_make_update_template(tmp_pa
     assert run(["git", "status", "--porcelain"], project).stdout == ""
 
 
+@pytest.mark.slow
 def test_adopting_the_template_in_an_existing_repository(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
@@ -413,6 +420,7 @@ def test_make_update_template_refuses_a_dirty_tree_in_one_line(
     assert (project / "README.md").read_text(encoding="utf-8") == "work in progress\n"
 
 
+@pytest.mark.slow
 def test_a_refused_answer_in_make_update_template_is_one_line_and_changes_nothing(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
