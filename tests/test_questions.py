@@ -76,6 +76,7 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("python_version", "3.10", "Invalid choice"),
     ("python_version", "3.15", "Invalid choice"),
     ("license", "GPL-3.0", "Invalid choice"),
+    ("task", "forecasting", "Invalid choice"),
     ("ml_framework", "tensorflow", "Invalid choice"),
     ("experiment_tracking", "wandb", "Invalid choice"),
     ("ci", "gitlab", "Invalid choice"),
@@ -252,6 +253,9 @@ def test_every_free_text_question_has_a_validator_and_bad_answers() -> None:
     }
     assert free_text == {name for name in free_text if "validator" in QUESTIONS[name]}
     assert free_text <= {question for question, _, _ in BAD_ANSWERS}
+    # The quick loop refuses a bad answer of every question that can refuse one.
+    with_choices = {name for name, spec in QUESTIONS.items() if "choices" in spec}
+    assert with_choices <= {question for question, _, _ in BAD_ANSWERS}
 
 
 def test_every_question_has_a_type_and_help() -> None:
