@@ -8,6 +8,7 @@ Every process started here is stopped by PID, every wait bounded (see services.p
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -158,7 +159,7 @@ def test_killing_a_worker_leaves_the_study_usable(project: Path, team: dict[str,
         start_new_session=True,
     )
     try:
-        # when one worker is killed once the study has a finished trial
+        # when one worker is killed in the middle of a trial, once the study has a finished one
         shared = storage(team["OPTUNA_STORAGE"])
         deadline = time.monotonic() + 240
         while not _complete(shared, "killed"):
@@ -166,6 +167,12 @@ def test_killing_a_worker_leaves_the_study_usable(project: Path, team: dict[str,
             assert time.monotonic() < deadline, "no trial finished in 240 s"
             time.sleep(0.5)
         victim = _workers(sweep.pid)[0]
+        # Its trial has said which worker runs it (killed between Optuna creating a trial and the
+        # worker naming itself, a trial is left to Optuna's heartbeat, as the sweep module says).
+        while not _running_on(shared, "killed", f"{socket.gethostname()}:{victim}"):
+            assert sweep.poll() is None, sweep.communicate()
+            assert time.monotonic() < deadline, "the worker ran no trial in 240 s"
+            time.sleep(0.05)
         os.kill(victim, signal.SIGKILL)
         out, err = sweep.communicate(timeout=300)
     finally:
@@ -195,6 +202,12 @@ def _complete(shared: optuna.storages.RDBStorage, name: str) -> bool:
         return False
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     return len(complete) >= 1
+
+
+def _running_on(shared: optuna.storages.RDBStorage, name: str, worker: str) -> bool:
+    study = optuna.load_study(study_name=name, storage=shared)
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return any(trial.user_attrs.get("worker") == worker for trial in running)
 
 
 def _workers(parent: int) -> list[int]:
