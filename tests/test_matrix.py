@@ -18,7 +18,6 @@ from .helpers import (
     distinct_files,
     effective,
     files_of,
-    render,
     run,
 )
 from .test_questions import QUESTIONS
@@ -85,12 +84,12 @@ STACKS = list(
 
 
 @cache
-def _reference(plain_template: Path, task: str, framework: str, tracking: str, base: Path) -> Path:
+def _reference(
+    render_plain: Callable[..., Path], task: str, framework: str, tracking: str, base: Path
+) -> Path:
     """One project per task x framework x tracking: the only answers its Python depends on."""
     answers = {"task": task, "ml_framework": framework, "experiment_tracking": tracking}
-    return render(
-        base / f"ref-{task}-{framework}-{tracking}", answers, src=plain_template, vcs_ref=None
-    )
+    return render_plain(base / f"ref-{task}-{framework}-{tracking}", answers)
 
 
 def python_files(project: Path) -> dict[str, bytes]:
@@ -106,12 +105,12 @@ def python_files(project: Path) -> dict[str, bytes]:
     "answers", ALL_SETS, ids=["-".join(map(str, s.values())) for s in ALL_SETS]
 )
 def test_every_answer_combination_renders_a_sound_project(
-    plain_template: Path,
+    render_plain: Callable[..., Path],
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
     answers: dict[str, Any],
 ) -> None:
-    project = render(tmp_path / "p", answers, src=plain_template, vcs_ref=None)
+    project = render_plain(tmp_path / "p", answers)
     full = effective(answers)
 
     # The answers reached the output, and the file set is what they ask for.
@@ -133,7 +132,7 @@ def test_every_answer_combination_renders_a_sound_project(
             json.loads(text)
     # Formatted as rendered: the Python is byte for byte the checked reference of its stack.
     reference = _reference(
-        plain_template,
+        render_plain,
         full["task"],
         full["ml_framework"],
         full["experiment_tracking"],
@@ -145,10 +144,10 @@ def test_every_answer_combination_renders_a_sound_project(
 @pytest.mark.slow  # the quick loop renders the defaults twice (tests/test_render.py)
 @pytest.mark.parametrize("answers", COVERING_SET, ids=[f"set{i}" for i in range(len(COVERING_SET))])
 def test_each_covering_answer_set_renders_the_same_bytes_twice(
-    plain_template: Path, tmp_path: Path, answers: dict[str, Any]
+    render_plain: Callable[..., Path], tmp_path: Path, answers: dict[str, Any]
 ) -> None:
-    first = render(tmp_path / "first", answers, src=plain_template, vcs_ref=None)
-    second = render(tmp_path / "second", answers, src=plain_template, vcs_ref=None)
+    first = render_plain(tmp_path / "first", answers)
+    second = render_plain(tmp_path / "second", answers)
 
     assert files_of(first) == files_of(second)
     for name in files_of(first):
@@ -162,7 +161,6 @@ LONGEST_NAMES = {"project_name": "A" * 80, "project_slug": "s" * 50, "package_na
 @pytest.mark.parametrize("names", ["default", "longest"])
 def test_the_python_of_each_stack_is_formatted_and_lint_free_with_any_name_length(
     render_plain: Callable[..., Path],
-    plain_template: Path,
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
     names: str,
@@ -175,7 +173,7 @@ def test_the_python_of_each_stack_is_formatted_and_lint_free_with_any_name_lengt
     for task, framework, tracking in STACKS:
         if names == "default":
             base = tmp_path_factory.getbasetemp()
-            projects.append(_reference(plain_template, task, framework, tracking, base))
+            projects.append(_reference(render_plain, task, framework, tracking, base))
             continue
         answers = {
             **LONGEST_NAMES,
