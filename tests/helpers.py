@@ -85,6 +85,12 @@ FRAMEWORKS: dict[str, dict[str, str]] = {
     "scikit-learn": {"module": "sklearn_model", "varied": "model.max_depth"},
     "pytorch": {"module": "torch_model", "varied": "model.hidden_units"},
 }
+# Per tracking backend (every choice of `experiment_tracking`): its one module in the generated package
+# (copier.yml's computed `tracker.module`), with its tests in tests/test_<module>.py.
+TRACKERS: dict[str, dict[str, str]] = {
+    "mlflow": {"module": "mlflow_tracking"},
+    "none": {"module": "jsonl_tracking"},
+}
 
 
 def render(
@@ -293,7 +299,12 @@ def assert_answers_reached_output(project: Path, answers: Mapping[str, Any]) -> 
             else 'license = "LicenseRef-Proprietary"' in pyproject
         ),
         "ml_framework": (package / f"{FRAMEWORKS[full['ml_framework']]['module']}.py").is_file(),
-        "experiment_tracking": ("mlflow" in pyproject) == (full["experiment_tracking"] == "mlflow"),
+        "experiment_tracking": ("mlflow" in pyproject) == (full["experiment_tracking"] == "mlflow")
+        and [path.name for path in package.glob("*_tracking.py")]
+        == [f"{TRACKERS[full['experiment_tracking']]['module']}.py"]
+        and (
+            project / "tests" / f"test_{TRACKERS[full['experiment_tracking']]['module']}.py"
+        ).is_file(),
         "ci": (project / ".github" / "workflows" / "ci.yml").is_file() == github,
         "use_docker": (project / "Dockerfile").is_file() == full["use_docker"],
         "template_updates": (project / ".github" / "workflows" / "template-update.yml").is_file()

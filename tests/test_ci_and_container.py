@@ -260,13 +260,13 @@ def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path)
                 *("-v", f"{project / 'configs'}:/app/configs:ro"),
                 *("-v", f"{project / 'models'}:/app/models:ro"),
                 *("-v", f"{project / 'data'}:/app/data:ro"),
-                *(tag, "predict", "--input", "data/processed/test.csv"),
+                *(tag, "predict"),  # the config's table, with the champion of its experiment
             ],
             project,
             env,
         )
-        held_out = (project / "data" / "processed" / "test.csv").read_text("utf-8").splitlines()
-        assert len(scored.stdout.splitlines()) == len(held_out)
+        table = (project / "data" / "raw" / "wine.csv").read_text("utf-8").splitlines()
+        assert len(scored.stdout.splitlines()) == len(table)
         assert scored.stdout.splitlines()[0].startswith("prediction,probability_")
         assert scored.stderr == ""
 

@@ -17,6 +17,7 @@ import pytest
 
 from .helpers import (
     COVERING_SET,
+    DATASETS,
     FRAMEWORKS,
     PRIMARY_METRIC,
     assert_answers_reached_output,
@@ -131,12 +132,26 @@ def assert_runs_filter_sort_and_promote(
     assert [record["params"][key] for record in found] == [12, 8]
     older = found[1]["run_id"]
     run([*cli, "promote", older[:8]], project, env)
-    promoted = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
+    promoted = champion(project, found[1]["experiment"])
     assert (promoted["run_id"], promoted["params"][key]) == (older, 8)
     run(["make", "predict"], project, env)
     table = run([*cli, "runs", "--limit", "2"], project, env).stdout.splitlines()
     assert len(table) == 3
     assert "seed" in table[0]
+
+
+def champion(project: Path, experiment: str | None = None) -> dict[str, Any]:
+    """The run metadata of an experiment's champion, as models/champions/<experiment>.json names it
+    (by default the one experiment that has a champion)."""
+    if experiment is None:
+        (path,) = (project / "models" / "champions").glob("*.json")
+    else:
+        path = project / "models" / "champions" / f"{experiment}.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    folder = project / "models" / "runs" / record["run_id"]
+    metadata: dict[str, Any] = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    assert record["sha256"] == metadata["sha256"]
+    return metadata
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -211,15 +226,16 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
         run(command, project)
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["model"]["accuracy"] > metrics["baseline"]["accuracy"]
-    assert (project / "models" / "model.joblib").is_file()
+    assert metrics["run_id"] == champion(project, "my-ml-project-wine")["run_id"]
+    assert not (project / "models" / "model.joblib").exists()  # one copy: the run's own
     for figure in ("confusion_matrix", "permutation_importance"):
         assert (project / "reports" / "figures" / f"{figure}.png").stat().st_size > 1000
     assert_shipped_model_settings_are_the_defaults(project, "my_ml_project")
-    held_out = read_rows(project / "data" / "processed" / "test.csv")
+    table = read_rows(project / "data" / "raw" / "wine.csv")
     predictions = read_rows(project / "data" / "processed" / "predictions.csv")
-    assert len(predictions) == len(held_out)
-    hits = sum(p["prediction"] == h["target"] for p, h in zip(predictions, held_out, strict=True))
-    assert hits / len(held_out) > 0.8
+    assert len(predictions) == len(table)
+    hits = sum(p["prediction"] == row["target"] for p, row in zip(predictions, table, strict=True))
+    assert hits / len(table) > 0.8
 
     # The run was tracked in MLflow's local store, with the model's and the baseline's metrics.
     search = run(
@@ -289,18 +305,17 @@ def test_each_covering_answer_set_is_green_trains_tracks_and_predicts(
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
     primary = PRIMARY_METRIC[full["task"]]
     assert metrics["model"][primary] > metrics["baseline"][primary] + 0.3
-    metadata = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
+    dataset = DATASETS[full["task"]]
+    metadata = champion(project)
     assert metadata["metrics"][f"model.{primary}"] == metrics["model"][primary]
     assert metadata["schema"]["task"] == full["task"]
     records = (project / "reports" / "runs.jsonl").read_text(encoding="utf-8").splitlines()
-    run_folder = project / "models" / "runs" / metadata["run_id"]
-    kept = json.loads((run_folder / "metadata.json").read_text(encoding="utf-8"))
-    assert [json.loads(record) for record in records] == [kept]
+    assert [json.loads(record) for record in records] == [metadata]
     assert_shipped_model_settings_are_the_defaults(project, full["package_name"], env)
     assert_runs_filter_sort_and_promote(project, full["package_name"], full["ml_framework"], env)
     assert (project / "mlruns.db").is_file() == (full["experiment_tracking"] == "mlflow")
     predictions = read_rows(project / "data" / "processed" / "predictions.csv")
-    assert len(predictions) == len(read_rows(project / "data" / "processed" / "test.csv"))
+    assert len(predictions) == len(read_rows(project / "data" / "raw" / f"{dataset}.csv"))
 
 
 def write_customers(path: Path, rows: int = 240) -> None:
@@ -374,7 +389,8 @@ def test_a_team_brings_its_own_tables_by_editing_only_the_config(tmp_path: Path)
 
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["model"]["balanced_accuracy"] > metrics["baseline"]["balanced_accuracy"] + 0.2
-    for figure in ("confusion_matrix", "roc_curve", "permutation_importance"):
+    figures = ("confusion_matrix", "roc_curve", "precision_recall_curve", "permutation_importance")
+    for figure in figures:
         assert (project / "reports" / "figures" / f"{figure}.png").stat().st_size > 1000
     scored = read_rows(project / "data" / "processed" / "scored.csv")
     assert [row["customer_id"] for row in scored] == [row["customer_id"] for row in rows]

@@ -14,6 +14,7 @@ import yaml
 from .helpers import (
     COVERING_SET,
     FRAMEWORKS,
+    TRACKERS,
     assert_answers_reached_output,
     distinct_files,
     effective,
@@ -29,7 +30,7 @@ VALUES: dict[str, list[Any]] = {
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "task": ["classification", "regression"],
     "ml_framework": list(FRAMEWORKS),
-    "experiment_tracking": ["mlflow", "none"],
+    "experiment_tracking": list(TRACKERS),
     "ci": ["github", "none"],
     "use_docker": [True, False],
     "template_updates": [True, False],

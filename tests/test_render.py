@@ -61,10 +61,16 @@ def test_the_default_project_has_the_expected_layout(default_project: Path) -> N
         f"{package}/evaluate.py",
         f"{package}/predict.py",
         f"{package}/pipeline.py",
+        f"{package}/registry.py",
+        f"{package}/records.py",
         f"{package}/tracking.py",
+        f"{package}/mlflow_tracking.py",
         "tests/conftest.py",
+        "tests/projects.py",
         "tests/test_cli.py",
         "tests/test_data.py",
+        "tests/test_lifecycle.py",
+        "tests/test_mlflow_tracking.py",
     }
     assert expected <= files
     assert not [name for name in files if name.endswith(".jinja")]

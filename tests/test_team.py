@@ -27,6 +27,11 @@ pytestmark = pytest.mark.slow
 CLI = ["uv", "run", "--frozen", "my-ml-project"]
 
 
+def champion_file(project: Path) -> Path:
+    """The record of the demo experiment's champion."""
+    return project / "models" / "champions" / "my-ml-project-wine.json"
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A default project, set up and committed, with the demo table written."""
@@ -81,7 +86,7 @@ def test_a_local_sweep_with_two_workers_records_and_promotes_every_trial(project
     assert "12 complete" in swept.stdout
     runs = listed(project, env, 'tags.sweep = "my-ml-project-wine"')
     assert {run["run_id"] for run in runs} == {t.user_attrs["run_id"] for t in study.trials}
-    promoted = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
+    promoted = json.loads(champion_file(project).read_text(encoding="utf-8"))
     assert promoted["run_id"] == study.best_trial.user_attrs["run_id"]
 
 
@@ -114,11 +119,15 @@ def test_two_checkouts_share_the_tracking_server(
     location = run(["uv", "run", "--frozen", "python", "-c", code], project, team).stdout.strip()
     assert location.startswith("mlflow-artifacts:"), location
     run([*CLI, "promote", str(beta["run_id"])[:8]], project, team)
-    model = project / "models" / "model.joblib"
     assert (
-        model.read_bytes()
-        == (other / "models" / "runs" / str(beta["run_id"]) / "model.joblib").read_bytes()
+        json.loads(champion_file(project).read_text(encoding="utf-8"))["run_id"] == beta["run_id"]
     )
+    downloaded = project / "models" / "runs" / str(beta["run_id"])
+    for name in ("model.joblib", "baseline.joblib", "held_out.npy", "metadata.json"):
+        assert (downloaded / name).read_bytes() == (
+            other / "models" / "runs" / str(beta["run_id"]) / name
+        ).read_bytes()
+    run([*CLI, "evaluate"], project, team)  # on the downloaded run's own held-out rows
 
 
 def test_a_sweep_shares_one_study_in_postgresql(project: Path, team: dict[str, str]) -> None:

@@ -8,19 +8,23 @@ Pure functions on frames; reading and writing files is `storage.py`'s job.
   from the training table; the result, a `TableSchema`, is saved with the model.
 - `check_table`: validates a frame against a `TableSchema` with pandera, reporting every problem at once,
   one line each, naming the file and the column.
-- `split`: a seeded train/test split, stratified for classification.
+- `split`: a seeded train/test split, stratified for classification, and `Split`, which rows it held
+  out, recorded with the run so that the run is only ever scored on rows it never trained on
+  (`held_out_rows` finds them again, in the same table or in one that has grown since).
 """
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from .errors import DataValidationError
-from .features import FeatureKind, feature_kind
+from .features import FeatureKind, as_text, feature_kind
 
 if TYPE_CHECKING:
     from .config import DataConfig
@@ -42,6 +46,12 @@ class TableSchema:
     id_columns: tuple[str, ...] = ()
     features: Mapping[str, FeatureKind] = field(default_factory=dict)
     classes: tuple[Any, ...] = ()
+    # Two classes: the one whose precision, recall and probability are reported (data.positive_class)
+    positive_class: Any = None
+
+    @property
+    def binary(self) -> bool:
+        return self.task == "classification" and len(self.classes) == 2
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,16 +60,21 @@ class TableSchema:
             "id_columns": list(self.id_columns),
             "features": dict(self.features),
             "classes": list(self.classes),
+            "positive_class": self.positive_class,
         }
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "TableSchema":
+        classes = tuple(raw["classes"])
+        # Schemas saved before data.positive_class: the second of two classes, as they reported it.
+        earlier = classes[1] if raw["task"] == "classification" and len(classes) == 2 else None
         return cls(
             target=str(raw["target"]),
             task=str(raw["task"]),
             id_columns=tuple(raw["id_columns"]),
             features=dict(raw["features"]),
-            classes=tuple(raw["classes"]),
+            classes=classes,
+            positive_class=raw.get("positive_class", earlier),
         )
 
 
@@ -155,20 +170,55 @@ def check_table(
     return checked[order]
 
 
-def with_classes(schema: TableSchema, frame: pd.DataFrame) -> TableSchema:
-    """The schema with the classes of a checked training table (classification only)."""
+def with_classes(
+    schema: TableSchema, frame: pd.DataFrame, positive: str | int | bool | None = None
+) -> TableSchema:
+    """The schema with the classes of a checked training table (classification only) and, for two
+    classes, the positive one: `positive` (data.positive_class) when given, else `default_positive`.
+    """
     if schema.task != "classification":
         return schema
-    classes = sorted(
-        pd.unique(frame[schema.target]).tolist(), key=lambda label: (str(type(label)), label)
-    )
+    counts = frame[schema.target].value_counts()
+    classes = tuple(sorted(counts.index.tolist(), key=lambda label: (str(type(label)), label)))
+    chosen = None
+    if positive is not None:
+        matches = [label for label in classes if str(label) == str(positive)]
+        if len(classes) != 2 or not matches:
+            shown = ", ".join(repr(label) for label in classes)
+            why = "a two-class target" if len(classes) != 2 else "one of them"
+            hint = " (YAML reads yes, no, on, off as booleans: quote it)" * isinstance(
+                positive, bool
+            )
+            raise DataValidationError(
+                f"data.positive_class {positive!r}{hint}: column '{schema.target}' holds the classes "
+                f"{shown}; give {why}, or null"
+            )
+        chosen = matches[0]
+    elif len(classes) == 2:
+        chosen = default_positive(classes, [int(counts[label]) for label in classes])
     return TableSchema(
         target=schema.target,
         task=schema.task,
         id_columns=schema.id_columns,
         features=schema.features,
-        classes=tuple(classes),
+        classes=classes,
+        positive_class=chosen,
     )
+
+
+# Two classes whose names say which is the event: (the negative one, the positive one).
+_NAMED_PAIRS = (("0", "1"), ("false", "true"), ("no", "yes"), ("n", "y"), ("negative", "positive"))
+
+
+def default_positive(classes: tuple[Any, ...], counts: list[int]) -> Any:
+    """The positive class of two: 1, True, yes, positive when the names say so; otherwise the rarer
+    class (the event a model is usually asked to find), the later in order on a tie."""
+    names = [str(label).strip().lower() for label in classes]
+    for negative, positive in _NAMED_PAIRS:
+        if sorted(names) == [negative, positive]:
+            return classes[names.index(positive)]
+    rarer = 0 if counts[0] < counts[1] else 1
+    return classes[rarer]
 
 
 def split(
@@ -201,6 +251,82 @@ def split(
             f"{len(test)} to test: each needs {MIN_ROWS} or more (more rows, or another test_size)"
         )
     return train, test
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which rows of the table a run held out, recorded with the run: the table's row count and a
+    digest of those rows' values when it was split, and a mask of the held-out ones."""
+
+    rows: int
+    digest: str
+    held_out: npt.NDArray[np.bool_]
+    seed: int
+    test_size: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "held_out_rows": int(self.held_out.sum()),
+            "digest": self.digest,
+            "seed": self.seed,
+            "test_size": self.test_size,
+        }
+
+
+def recorded_split(
+    table: pd.DataFrame, test: pd.DataFrame, schema: TableSchema, *, seed: int, test_size: float
+) -> Split:
+    """The `Split` of a checked table whose held-out part is `test` (as `split` returned it)."""
+    held_out = np.zeros(len(table), dtype=bool)
+    held_out[table.index.get_indexer(test.index)] = True
+    return Split(len(table), digest(row_hashes(table, schema)), held_out, seed, test_size)
+
+
+def held_out_rows(
+    table: pd.DataFrame,
+    schema: TableSchema,
+    rows: int,
+    recorded: str,
+    held_out: npt.NDArray[np.bool_],
+) -> tuple[pd.DataFrame, int] | None:
+    """The rows of a checked table that a run never trained on, and how many of them were added
+    since: its held-out rows, when the table's first `rows` rows are still the ones it was split from
+    (their digest is `recorded`), and any rows after those. None when the rows it was split from
+    changed: its held-out rows cannot be told from the ones it trained on."""
+    if len(table) < rows or len(held_out) != rows:
+        return None
+    if digest(row_hashes(table.iloc[:rows], schema)) != recorded:
+        return None
+    added = len(table) - rows
+    chosen = table.iloc[np.flatnonzero(held_out)]
+    return (pd.concat([chosen, table.iloc[rows:]]) if added else chosen), added
+
+
+def row_hashes(frame: pd.DataFrame, schema: TableSchema) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each row's features and target, of their values rather than their types:
+    numbers as floats, anything else as text, so a table saved again, or in another format, keeps
+    its hashes."""
+    numeric = {name for name, kind in schema.features.items() if kind == "numeric"}
+    if schema.task == "regression":
+        numeric.add(schema.target)
+    canonical = pd.DataFrame(
+        {
+            name: (
+                pd.to_numeric(frame[name], errors="coerce").astype("float64")
+                if name in numeric
+                else as_text(frame[[name]])[:, 0]
+            )
+            for name in [*sorted(schema.features), schema.target]  # in one order, however saved
+        }
+    )
+    hashes = pd.util.hash_pandas_object(canonical, index=False)
+    return np.asarray(hashes, dtype=np.uint64)
+
+
+def digest(hashes: npt.NDArray[np.uint64]) -> str:
+    """One SHA-256 of many row hashes, in order."""
+    return hashlib.sha256(np.ascontiguousarray(hashes, dtype="<u8").tobytes()).hexdigest()
 
 
 def _looks_continuous(target: pd.Series) -> bool:

@@ -1,15 +1,18 @@
 """Evaluation stage: task-aware metrics of each model on held-out data, and figures of the model.
 
 Classification: accuracy, balanced accuracy, macro F1 and, where the model gives probabilities, ROC AUC;
-a confusion matrix and, for two classes, a ROC curve. Regression: RMSE, MAE and R²; predicted against
-actual values, and residuals. Both: permutation importance of each feature column. Figures are drawn by
-scikit-learn's display helpers on `matplotlib.figure.Figure` objects (no global pyplot state).
+for two classes also the precision, recall and F1 of the positive class and the average precision
+(the area under the precision-recall curve). A confusion matrix and, for two classes, the ROC and
+precision-recall curves. Regression: RMSE, MAE and R²; predicted against actual values, and residuals.
+Both: permutation importance of each feature column. Figures are drawn by scikit-learn's display
+helpers on `matplotlib.figure.Figure` objects (no global pyplot state).
 """
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -18,8 +21,26 @@ from .data import TableSchema
 Metrics = dict[str, float]
 
 # Per task, the metric that decides whether the model beats the baseline (higher is better), and the
-# scikit-learn scorer of the same name for permutation importance.
+# scikit-learn scorer of the same name for permutation importance. Two classes: see `primary_metric`.
 PRIMARY_METRIC = {"classification": "balanced_accuracy", "regression": "r2"}
+BINARY_PRIMARY_METRIC = "average_precision"
+# Every figure `figures` may draw, by file name: a champion's figures replace these in reports/figures.
+FIGURES = (
+    "confusion_matrix",
+    "roc_curve",
+    "precision_recall_curve",
+    "predicted_vs_actual",
+    "residuals",
+    "permutation_importance",
+)
+
+
+def primary_metric(schema: TableSchema) -> str:
+    """The metric that says whether the model beats the baseline, and that a sweep optimises unless
+    told otherwise: R² for regression, balanced accuracy for several classes, and for two classes
+    the average precision, which stays meaningful however rare the positive class is and does not
+    depend on the decision threshold."""
+    return BINARY_PRIMARY_METRIC if schema.binary else PRIMARY_METRIC[schema.task]
 
 
 def score(model: Any, test: pd.DataFrame, schema: TableSchema) -> Metrics:
@@ -39,10 +60,36 @@ def score(model: Any, test: pd.DataFrame, schema: TableSchema) -> Metrics:
         "balanced_accuracy": float(metrics.balanced_accuracy_score(actual, predicted)),
         "f1_macro": float(metrics.f1_score(actual, predicted, average="macro", zero_division=0)),
     }
+    if schema.binary:
+        positive = {"pos_label": schema.positive_class, "zero_division": 0}
+        result["precision"] = float(metrics.precision_score(actual, predicted, **positive))
+        result["recall"] = float(metrics.recall_score(actual, predicted, **positive))
+        result["f1"] = float(metrics.f1_score(actual, predicted, **positive))
     auc = _roc_auc(model, test, schema)
     if auc is not None:
         result["roc_auc"] = auc
+    if (
+        schema.binary
+        and hasattr(model, "predict_proba")
+        and (actual == schema.positive_class).any()
+    ):
+        result["average_precision"] = float(
+            metrics.average_precision_score(
+                actual == schema.positive_class, positive_probability(model, test, schema)
+            )
+        )
     return result
+
+
+def positive_probability(
+    model: Any, frame: pd.DataFrame, schema: TableSchema
+) -> npt.NDArray[np.float64]:
+    """Each row's probability of the positive class (two classes, a model with probabilities)."""
+    column = list(model.classes_).index(schema.positive_class)
+    probabilities: npt.NDArray[np.float64] = model.predict_proba(frame[list(schema.features)])[
+        :, column
+    ]
+    return probabilities
 
 
 def score_all(
@@ -52,9 +99,8 @@ def score_all(
     return {name: score(model, test, schema) for name, model in models.items()}
 
 
-def beats_baseline(metrics: Mapping[str, Metrics], task: str) -> bool:
-    """Whether the model scores higher than the baseline on the task's primary metric."""
-    primary = PRIMARY_METRIC[task]
+def beats_baseline(metrics: Mapping[str, Metrics], primary: str) -> bool:
+    """Whether the model scores higher than the baseline on the primary metric."""
     return metrics["model"][primary] > metrics["baseline"][primary]
 
 
@@ -62,7 +108,12 @@ def figures(
     model: Any, test: pd.DataFrame, schema: TableSchema, seed: int = 0
 ) -> dict[str, Figure]:
     """The task's figures of one fitted model, by file name (without suffix)."""
-    from sklearn.metrics import ConfusionMatrixDisplay, PredictionErrorDisplay, RocCurveDisplay
+    from sklearn.metrics import (
+        ConfusionMatrixDisplay,
+        PrecisionRecallDisplay,
+        PredictionErrorDisplay,
+        RocCurveDisplay,
+    )
 
     features, actual = test[list(schema.features)], test[schema.target]
     predicted = model.predict(features)
@@ -72,15 +123,20 @@ def figures(
         ConfusionMatrixDisplay.from_predictions(actual, predicted, ax=axes, colorbar=False)
         axes.set_title("Confusion matrix (held-out rows)")
         drawn["confusion_matrix"] = figure
-        classes = list(getattr(model, "classes_", []))
-        if len(classes) == 2 and hasattr(model, "predict_proba"):
+        if schema.binary and hasattr(model, "predict_proba"):
+            positive, label = positive_probability(model, test, schema), schema.positive_class
             figure, axes = _figure()
-            positive = model.predict_proba(features)[:, 1]
             RocCurveDisplay.from_predictions(
-                actual, positive, pos_label=classes[1], name="model", ax=axes
+                actual, positive, pos_label=label, name="model", ax=axes
             )
-            axes.set_title(f"ROC curve (positive class: {classes[1]})")
+            axes.set_title(f"ROC curve (positive class: {label})")
             drawn["roc_curve"] = figure
+            figure, axes = _figure()
+            PrecisionRecallDisplay.from_predictions(
+                actual, positive, pos_label=label, name="model", ax=axes, plot_chance_level=True
+            )
+            axes.set_title(f"Precision-recall curve (positive class: {label})")
+            drawn["precision_recall_curve"] = figure
     else:
         for kind, name in (
             ("actual_vs_predicted", "predicted_vs_actual"),
@@ -162,9 +218,10 @@ def _roc_auc(model: Any, test: pd.DataFrame, schema: TableSchema) -> float | Non
     actual = test[schema.target]
     if not hasattr(model, "predict_proba") or set(actual) != set(classes) or len(classes) < 2:
         return None
+    if schema.binary:
+        positive = actual == schema.positive_class
+        return float(roc_auc_score(positive, positive_probability(model, test, schema)))
     probabilities = model.predict_proba(test[list(schema.features)])
-    if len(classes) == 2:
-        return float(roc_auc_score(actual == classes[1], probabilities[:, 1]))
     return float(roc_auc_score(actual, probabilities, multi_class="ovr", labels=classes))
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import PipelineError
-from .evaluate import PRIMARY_METRIC
+from .evaluate import BINARY_PRIMARY_METRIC, PRIMARY_METRIC
 
 Record = Mapping[str, Any]
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -118,8 +118,9 @@ def summary_columns(records: Sequence[Record], *, max_params: int = 4) -> list[s
     """The columns of the runs table: identity, the params that differ, model and baseline metrics."""
     rows = [flat(record) for record in records]
     task = next((row.get("tags.task") for row in rows if row.get("tags.task")), "classification")
-    primary = PRIMARY_METRIC.get(str(task), "")
     metrics = sorted({key for row in rows for key in row if key.startswith("metrics.model.")})
+    binary = f"metrics.model.{BINARY_PRIMARY_METRIC}" in metrics  # two classes: see primary_metric
+    primary = BINARY_PRIMARY_METRIC if binary else PRIMARY_METRIC.get(str(task), "")
     baseline = [f"metrics.baseline.{primary}"] if primary else []
     return [
         "run_id",

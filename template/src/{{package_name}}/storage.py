@@ -1,4 +1,5 @@
-"""All file I/O: tables (CSV or Parquet, by suffix), models, JSON records and figures.
+"""All file I/O: tables (CSV or Parquet, by suffix), models, JSON records, figures, the masks of
+held-out rows, and run folders.
 
 Writes are atomic: a file is written beside its destination and then renamed over it, so an interrupted
 command leaves the previous file whole, never half of a new one.
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from .errors import DataValidationError, ModelMismatchError, PipelineError
@@ -272,6 +275,47 @@ def publish_folder(staging: Path, folder: Path) -> None:
         staging.replace(folder)
     except OSError as exc:
         raise PipelineError(f"{folder}: cannot publish the run folder ({exc.strerror})") from None
+
+
+def save_mask(mask: npt.NDArray[np.bool_], path: Path) -> None:
+    """A boolean mask as an .npy file of packed bits: a bit per row."""
+    with atomic_path(path) as temporary, temporary.open("wb") as stream:
+        np.save(stream, np.packbits(mask), allow_pickle=False)
+
+
+def load_mask(path: Path, rows: int) -> npt.NDArray[np.bool_]:
+    """The mask `save_mask` wrote, of `rows` rows (no pickles are loaded)."""
+    try:
+        packed = np.load(path, allow_pickle=False)
+        mask: npt.NDArray[np.bool_] = np.unpackbits(packed, count=rows).astype(bool)
+    except FileNotFoundError:
+        raise PipelineError(f"{path} not found: the run's folder is incomplete") from None
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: not a mask of held-out rows ({exc})") from None
+    return mask
+
+
+def folder_size(folder: Path) -> int:
+    """The bytes of the files in a folder, at any depth."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def remove_folder(folder: Path) -> None:
+    """Delete a folder and what it holds; a folder that is not there is no error."""
+    try:
+        shutil.rmtree(folder)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise PipelineError(f"{folder}: cannot delete it ({exc.strerror})") from None
+
+
+def remove_file(path: Path) -> None:
+    """Delete a file; one that is not there is no error."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot delete it ({exc.strerror})") from None
 
 
 def copy_file(source: Path, destination: Path) -> None:

@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config, SearchRange
+from .data import TableSchema
 from .errors import PipelineError
-from .evaluate import PRIMARY_METRIC
+from .evaluate import PRIMARY_METRIC, primary_metric
 from .models import ModelConfig
 from .pipeline import Prepared, prepare, train_run
+from .records import flatten
 from .storage import sqlite_file
-from .tracking import flatten, sweep_run
+from .tracking import TRACKER
 
 if TYPE_CHECKING:
     from optuna.trial import Trial
@@ -87,7 +89,8 @@ def run_sweep(
         raise PipelineError(f"--workers {workers}: give a number of processes, 1 or more")
     name = study or config.experiment
     url = storage_url(storage or os.environ.get("OPTUNA_STORAGE") or config.sweep.storage)
-    metric, direction = objective(config)
+    TRACKER.require()
+    metric, direction = objective(config)  # every default metric is maximised
     opened = _open(optuna, url, name, direction=direction)
     if opened.direction.name.lower() != direction:
         raise PipelineError(
@@ -95,6 +98,7 @@ def run_sweep(
             f"{direction}s {metric}: give another --study, or the same direction"
         )
     prepared = prepare(config)  # the table is checked before any worker starts
+    metric, direction = objective(config, prepared.schema)
     workers = min(workers, trials)
     logger.info(
         "Sweep %r in %s: %d trials, %d worker%s, %s %s over %s",
@@ -108,7 +112,7 @@ def run_sweep(
         ", ".join(config.sweep.params),
     )
     failed: list[str] = []
-    with sweep_run(config, name) as parent:
+    with TRACKER.sweep(config, name) as parent:
         plans = [
             Plan(config, config_file, name, url, metric, share, parent, worker)
             for worker, share in enumerate(_shares(trials, workers))
@@ -120,9 +124,12 @@ def run_sweep(
     return _outcome(optuna, opened, url, metric, direction, failed)
 
 
-def objective(config: Config) -> tuple[str, str]:
-    """The metric the sweep optimises (a flat name, `model.r2`) and its direction."""
-    metric = config.sweep.metric or f"model.{PRIMARY_METRIC[config.data.task]}"
+def objective(config: Config, schema: TableSchema | None = None) -> tuple[str, str]:
+    """The metric the sweep optimises (a flat name, `model.r2`) and its direction: by default the
+    table's primary metric (for two classes the average precision, which stays meaningful however
+    rare the positive class is; before the table is read, the task's)."""
+    default = primary_metric(schema) if schema else PRIMARY_METRIC[config.data.task]
+    metric = config.sweep.metric or f"model.{default}"
     if config.sweep.direction is not None:
         return metric, config.sweep.direction
     return metric, "minimize" if metric.rsplit(".", 1)[-1] in ERROR_METRICS else "maximize"

@@ -1,0 +1,521 @@
+"""The commands behind the CLI: each reads its inputs through `storage`, runs pure stages, and writes
+its outputs through `storage`. No other module reads or writes files.
+
+A run owns its evaluation: it is scored at train time on the rows it held out, which it records
+(`data.Split`), and its reports go to reports/runs/<run id>/. `evaluate` scores an experiment's
+champion on its own held-out rows again, never on rows it trained on; `predict` and `evaluate` use
+the champion of the experiment the config names (see `registry.py`).
+"""
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from .config import Config
+from .data import (
+    DEMO_FILES,
+    Split,
+    TableSchema,
+    check_table,
+    demo_table,
+    describe_table,
+    held_out_rows,
+    recorded_split,
+    split,
+    with_classes,
+)
+from .errors import DataValidationError, PipelineError
+from .evaluate import (
+    FIGURES,
+    Metrics,
+    beats_baseline,
+    comparison_figure,
+    figures,
+    primary_metric,
+    score_all,
+)
+from .experiments import select
+from .models import decision_threshold
+from .predict import predict
+from .records import Run, append_record
+from .registry import (
+    BASELINE,
+    CONFIG,
+    HELD_OUT,
+    METADATA,
+    MODEL,
+    Champion,
+    Pruned,
+    find_champion,
+    find_run,
+    prune,
+    run_metadata,
+)
+from .registry import promote as record_champion
+from .storage import (
+    CHUNK_ROWS,
+    copy_file,
+    ensure_writable,
+    fingerprint,
+    git_commit,
+    git_dirty,
+    load_mask,
+    publish_folder,
+    read_table,
+    read_table_chunks,
+    remove_file,
+    save_figure,
+    save_mask,
+    save_model,
+    write_json,
+    write_table,
+    write_text,
+)
+from .tracking import TRACKER
+from .train import fit, threshold_folds
+
+logger = logging.getLogger(__name__)
+
+
+def run_data(config: Config) -> Path:
+    """Write the demo table of `data.task` (it ships with scikit-learn: no network) to data/raw/."""
+    path = DEMO_FILES[config.data.task]
+    frame = demo_table(config.data.task)
+    write_table(frame, path)
+    logger.info("Wrote the %s demo, %d rows, to %s", config.data.task, len(frame), path)
+    if config.data.path != path:
+        logger.info("data.path is %s: set it to %s to train on the demo", config.data.path, path)
+    return path
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The checked table, its schema and split, and the run tags they give: what every run of a config
+    trains on (a sweep prepares once and trains many times)."""
+
+    table: pd.DataFrame
+    schema: TableSchema
+    train: pd.DataFrame
+    test: pd.DataFrame
+    split: Split
+    tags: Mapping[str, Any]
+
+
+def prepare(config: Config) -> Prepared:
+    """Read the table `data:` names, check it and split it; nothing is written."""
+    data = config.data
+    source = read_table(data.path, hint=_missing_table_hint(config))
+    schema = describe_table(source, data)
+    table = check_table(source, schema, source=str(data.path))
+    ensure_writable(config.outputs.runs_dir)  # before minutes of fitting, not after
+    schema = with_classes(schema, table, data.positive_class)
+    threshold_folds(config.decision.threshold, schema, table[schema.target])
+    train, test = split(table, schema, test_size=data.test_size, seed=config.seed)
+    held_out = recorded_split(table, test, schema, seed=config.seed, test_size=data.test_size)
+    logger.info(
+        "%s: %d rows, %d features (%s); %d to train, %d held out",
+        data.path,
+        len(table),
+        len(schema.features),
+        _kind_counts(schema),
+        len(train),
+        len(test),
+    )
+    if schema.binary:
+        source_of = "data.positive_class" if data.positive_class is not None else "by default"
+        logger.info("Positive class: %r (%s)", schema.positive_class, source_of)
+    tags = {
+        "data_fingerprint": fingerprint(data.path),
+        "dirty": git_dirty(),
+        "git_commit": git_commit(),
+        "task": data.task,
+    }
+    return Prepared(table, schema, train, test, held_out, tags)
+
+
+def train_run(
+    config: Config,
+    prepared: Prepared,
+    config_file: Path,
+    *,
+    name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent: str | None = None,
+) -> Run:
+    """Fit the baseline and the model on the prepared split, report both on the held-out rows, keep
+    the run's files in its own folders and record the run everywhere runs are kept."""
+    outputs, schema, test = config.outputs, prepared.schema, prepared.test
+    with TRACKER.start(config, config_file, name, parent) as started:
+        models = fit(
+            config.model,
+            prepared.train,
+            schema,
+            seed=config.seed,
+            threshold=config.decision.threshold,
+        )
+        metrics = score_all(models, test, schema)
+        _log_comparison(metrics, schema)
+        threshold = decision_threshold(models["model"]) if schema.binary else None
+        effective = config.model_dump(mode="json")
+        run = replace(
+            started,
+            params=effective,
+            metrics=metrics,
+            tags={
+                "config_file": str(config_file),
+                **prepared.tags,
+                **({"decision_threshold": threshold} if threshold is not None else {}),
+                **(tags or {}),
+            },
+            schema=schema.to_json(),
+            split=prepared.split.to_json(),
+        )
+        # Written under temporary names, then renamed: a run's folders are complete or absent.
+        folder = outputs.runs_dir / run.run_id
+        staging = outputs.runs_dir / f".{run.run_id}.partial"
+        reports = outputs.run_reports_dir / run.run_id
+        reports_staging = outputs.run_reports_dir / f".{run.run_id}.partial"
+        _write_reports(config, run.record(), models["model"], test, metrics, reports_staging)
+        sha256 = {
+            BASELINE: save_model(models["baseline"], staging / BASELINE),
+            MODEL: save_model(models["model"], staging / MODEL),
+        }
+        write_text(yaml.safe_dump(effective, sort_keys=False), staging / CONFIG)
+        save_mask(prepared.split.held_out, staging / HELD_OUT)
+        record = run.record() | {"sha256": sha256}
+        write_json(record, staging / METADATA)
+        TRACKER.log(config, run, prepared.table, reports_staging, staging)
+        publish_folder(reports_staging, reports)
+        publish_folder(staging, folder)
+        append_record(record, outputs.runs_file)
+    logger.info("Run %s (%s) saved in %s, its reports in %s", run.name, run.run_id, folder, reports)
+    return run
+
+
+def run_train(
+    config: Config,
+    config_file: Path = Path("configs/train.yaml"),
+    *,
+    name: str | None = None,
+    promote: bool = False,
+) -> dict[str, Metrics]:
+    """One training run (`train_run` on the prepared table): the champion when asked, or when its
+    experiment has none yet."""
+    TRACKER.require()  # before any work: the Docker image, for one, has no tracking library
+    run = train_run(config, prepare(config), config_file, name=name)
+    promote_if_first(config, run.run_id, asked=promote)
+    return {model: dict(values) for model, values in run.metrics.items()}
+
+
+def promote_if_first(config: Config, run_id: str, *, asked: bool = False) -> bool:
+    """Promote the run when asked or when the experiment has no champion; otherwise say how."""
+    how = f"`promote {run_id[:8]}` (or `train --promote`) makes it the champion"
+    try:
+        current = find_champion(config.outputs, config.experiment)
+    except PipelineError as exc:
+        if not asked:
+            logger.warning("Run %s is not promoted: %s; %s", run_id[:8], exc, how)
+            return False
+        current = None
+    if asked or current is None:
+        run_promote(config, run_id)
+        return True
+    problem = _mismatch(config, current)
+    if problem:
+        logger.warning("Run %s is not promoted: %s; %s", run_id[:8], problem, how)
+    else:
+        logger.info("The champion is still run %s: %s", current.run_id[:8], how)
+    return False
+
+
+def has_champion(config: Config) -> bool:
+    """Whether the config's experiment has a champion (a broken record counts: it is reported when
+    used, not replaced behind the team's back)."""
+    try:
+        return find_champion(config.outputs, config.experiment) is not None
+    except PipelineError:
+        return True
+
+
+def run_promote(config: Config, run_id: str) -> dict[str, Any]:
+    """Make a run its experiment's champion, the model `predict`, `evaluate` and the image use: a
+    record in models/champions/ naming it, its reports shown in reports/, and the tracking backend
+    told (MLflow: a registered version with the alias `champion`). A run trained in another checkout
+    is downloaded first where the backend keeps its files."""
+    outputs = config.outputs
+    folder = find_run(outputs, run_id) or TRACKER.fetch(config, run_id, outputs.runs_dir)
+    if folder is None:
+        raise PipelineError(
+            f"run {run_id!r} has no folder in {outputs.runs_dir} (pruned, or trained elsewhere): "
+            "`runs` lists the runs and their ids"
+        )
+    metadata = run_metadata(folder)
+    experiment = str(metadata.get("experiment"))
+    version = TRACKER.promoted(config, folder.name, experiment, folder)
+    record = record_champion(outputs, folder, version)
+    _show_reports(config, folder.name)
+    logger.info("Run %s is the champion of %s", metadata.get("run_name"), experiment)
+    if experiment != config.experiment:
+        logger.warning(
+            "Run %s is of experiment %s, not the config's (%s): `predict` with this config does "
+            "not use it",
+            folder.name[:8],
+            experiment,
+            config.experiment,
+        )
+    return record
+
+
+def run_runs(
+    config: Config,
+    *,
+    expression: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+) -> list[Mapping[str, Any]]:
+    """The experiment's finished runs, filtered and sorted (newest first by default)."""
+    return select(TRACKER.read_runs(config), expression=expression, sort=sort, limit=limit)
+
+
+def run_compare(
+    config: Config, run_ids: Sequence[str], *, plot: bool = False
+) -> list[Mapping[str, Any]]:
+    """The runs, in the order given; with `plot`, a figure of their metrics side by side."""
+    from .experiments import find
+
+    records = TRACKER.read_runs(config)
+    chosen = [find(records, run_id) for run_id in run_ids]
+    if plot:
+        path = config.outputs.figures_dir / "compare.png"
+        save_figure(comparison_figure(chosen), path)
+        logger.info("Wrote %s", path)
+    return chosen
+
+
+def run_prune(config: Config, keep: int) -> Pruned:
+    """Delete the files of the experiment's older runs (see `registry.prune`); the records stay."""
+    if keep < 0:
+        raise PipelineError(f"--keep {keep}: give a number of runs to keep, 0 or more")
+    tagged = {
+        str(record["run_id"])
+        for record in TRACKER.read_runs(config)
+        if (record.get("tags") or {}).get("keep") in (True, "true")
+    }
+    pruned = prune(config.outputs, config.experiment, keep, tagged)
+    TRACKER.pruned(config, pruned.run_ids, pruned.folders)
+    return pruned
+
+
+def run_keep(config: Config, run_id: str) -> str:
+    """Tag a run `keep`, so that pruning leaves its files; its full id."""
+    folder = find_run(config.outputs, run_id)
+    if folder is None:
+        raise PipelineError(f"run {run_id!r} has no folder in {config.outputs.runs_dir}")
+    metadata = run_metadata(folder)
+    metadata["tags"] = {**(metadata.get("tags") or {}), "keep": True}
+    write_json(metadata, folder / METADATA)
+    TRACKER.tag(config, folder.name, "keep", True)
+    return folder.name
+
+
+def run_evaluate(config: Config) -> dict[str, Metrics]:
+    """Score the champion and its baseline again on the champion's own held-out rows (and on rows
+    added to the table since it was trained), and show the reports in reports/."""
+    champion = require_champion(config)
+    schema, path = champion.schema, config.data.path
+    table = check_table(
+        read_table(path, hint=_missing_table_hint(config)), schema, source=str(path)
+    )
+    rows, scored_on = _champion_rows(champion, table, path)
+    logger.info(
+        "Scoring run %s, the champion of %s, on %s",
+        champion.run_id[:8],
+        champion.experiment,
+        scored_on,
+    )
+    models = {"baseline": champion.load(BASELINE), "model": champion.load(MODEL)}
+    metrics = score_all(models, rows, schema)
+    _log_comparison(metrics, schema)
+    identity = {**champion.metadata, "scored_on": scored_on}
+    written = _write_reports(
+        config, identity, models["model"], rows, metrics, config.outputs.reports_dir
+    )
+    _remove_other_figures(config, written)
+    logger.info("Wrote %s and the figures in %s", written[0], config.outputs.figures_dir)
+    return metrics
+
+
+def run_predict(
+    config: Config, input_file: Path | None = None, *, ignore_extra: bool = False
+) -> pd.DataFrame:
+    """Score a table with the champion: its columns must be the features the model was trained on
+    (and its ID columns, passed through); a target column is left out, any other column is an error
+    unless `ignore_extra`. The whole table at once: `predict_chunks` bounds the memory."""
+    return pd.concat(list(predict_chunks(config, input_file, ignore_extra=ignore_extra)))
+
+
+def predict_chunks(
+    config: Config,
+    input_file: Path | None = None,
+    *,
+    ignore_extra: bool = False,
+    rows: int = CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """`run_predict`, a chunk of at most `rows` rows at a time, in order: the model loads once, each
+    chunk is checked and scored, and memory stays bounded whatever the file's size. Without an input
+    file, the config's table (data.path)."""
+    champion = require_champion(config)
+    schema = champion.schema
+    model = champion.load(MODEL)
+    path = input_file or config.data.path
+    for chunk in read_table_chunks(path, rows):
+        frame = check_table(
+            chunk, schema, source=str(path), labelled=False, ignore_extra=ignore_extra
+        )
+        yield predict(model, frame, schema)
+
+
+def require_champion(config: Config) -> Champion:
+    """The champion of the config's experiment, trained for what the config declares."""
+    champion = find_champion(config.outputs, config.experiment)
+    if champion is None:
+        raise PipelineError(
+            f"experiment {config.experiment} has no champion yet: run `make train` (the first run "
+            "of an experiment becomes its champion)"
+        )
+    problem = _mismatch(config, champion)
+    if problem:
+        raise PipelineError(
+            f"{problem}: promote a run trained with this config (`train --promote`), or name a "
+            "new experiment in tracking.experiment"
+        )
+    return champion
+
+
+def _mismatch(config: Config, champion: Champion) -> str | None:
+    """How the champion's target, task or features differ from the config's, in words; None when
+    they agree (features inferred from the table are checked against the table instead)."""
+    schema, data = champion.schema, config.data
+    who = f"the champion of {champion.experiment} (run {champion.run_id[:8]})"
+    if (schema.target, schema.task) != (data.target, data.task):
+        return (
+            f"{who} predicts '{schema.target}' by {schema.task}; the config asks for "
+            f"'{data.target}' by {data.task}"
+        )
+    if data.features is not None and set(data.features) != set(schema.features):
+        return (
+            f"{who} was trained on the features {sorted(schema.features)}; data.features lists "
+            f"{sorted(data.features)}"
+        )
+    return None
+
+
+def _champion_rows(champion: Champion, table: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str]:
+    """The rows of the (checked) table the champion never trained on, and which they are, in words."""
+    schema, run = champion.schema, champion.run_id[:8]
+    recorded = champion.metadata.get("split")
+    if not isinstance(recorded, dict):  # a run of an earlier version: it recorded seed and size
+        params, tags = champion.metadata.get("params", {}), champion.metadata.get("tags", {})
+        if fingerprint(path) != tags.get("data_fingerprint"):
+            raise DataValidationError(
+                f"{path} changed since run {run} was trained, and that run (of an earlier version "
+                "of this project) recorded no held-out rows to find again: train on this table "
+                "and promote the new run"
+            )
+        _, test = split(table, schema, test_size=params["data.test_size"], seed=params["seed"])
+        return test, f"its {len(test)} held-out rows"
+    rows = int(recorded["rows"])
+    found = held_out_rows(
+        table, schema, rows, str(recorded["digest"]), load_mask(champion.folder / HELD_OUT, rows)
+    )
+    if found is None:
+        raise DataValidationError(
+            f"{path}: the {rows} rows run {run} was split from are not the first rows of this table "
+            "any more (rows changed, removed or reordered), so its held-out rows cannot be told "
+            "from those it trained on: evaluate with that table, or train on this one and promote "
+            "the new run"
+        )
+    frame, added = found
+    scored_on = f"its {len(frame) - added} held-out rows"
+    if added:
+        scored_on += f" and the {added} rows added to {path} since"
+        logger.warning("%s has %d rows more than when run %s was trained", path, added, run)
+    return frame, scored_on
+
+
+def _write_reports(
+    config: Config,
+    identity: Mapping[str, Any],
+    model: Any,
+    rows: pd.DataFrame,
+    metrics: dict[str, Metrics],
+    folder: Path,
+) -> list[Path]:
+    """metrics.json (naming the run and the rows it was scored on) and the figures, in `folder`."""
+    schema = TableSchema.from_json(identity["schema"])
+    report = {
+        "run_id": identity["run_id"],
+        "run_name": identity.get("run_name"),
+        "experiment": identity.get("experiment"),
+        "scored_on": identity.get("scored_on", f"its {len(rows)} held-out rows"),
+        **metrics,
+    }
+    written = [folder / "metrics.json"]
+    write_json(report, written[0])
+    for name, figure in figures(model, rows, schema, seed=config.seed).items():
+        written.append(folder / "figures" / f"{name}.png")
+        save_figure(figure, written[-1])
+    logger.debug("Wrote %s and %d figures in %s", written[0].name, len(written) - 1, folder)
+    return written
+
+
+def _show_reports(config: Config, run_id: str) -> None:
+    """A champion's reports shown in reports/: its metrics.json and figures copied there."""
+    outputs = config.outputs
+    source = outputs.run_reports_dir / run_id
+    if not (source / "metrics.json").is_file():
+        logger.info(
+            "Run %s has no reports (an earlier version's run): `evaluate` writes them", run_id[:8]
+        )
+        return
+    written = [outputs.metrics_file]
+    copy_file(source / "metrics.json", outputs.metrics_file)
+    for figure in sorted((source / "figures").glob("*.png")):
+        written.append(outputs.figures_dir / figure.name)
+        copy_file(figure, written[-1])
+    _remove_other_figures(config, written)
+
+
+def _remove_other_figures(config: Config, written: list[Path]) -> None:
+    """The figures in reports/figures of another run than the one just shown there."""
+    for name in FIGURES:
+        path = config.outputs.figures_dir / f"{name}.png"
+        if path not in written:
+            remove_file(path)
+
+
+def _missing_table_hint(config: Config) -> str:
+    demo = DEMO_FILES[config.data.task]
+    if config.data.path == demo:
+        return "run `make data` to write the demo table there"
+    return f"put your table there, or set data.path in the config (`make data` writes a demo to {demo})"
+
+
+def _kind_counts(schema: TableSchema) -> str:
+    kinds = list(schema.features.values())
+    return f"{kinds.count('numeric')} numeric, {kinds.count('categorical')} categorical"
+
+
+def _log_comparison(metrics: Mapping[str, Metrics], schema: TableSchema) -> None:
+    for name, values in metrics.items():
+        logger.info(
+            "%-8s %s", name, "  ".join(f"{key} {value:.3f}" for key, value in values.items())
+        )
+    primary = primary_metric(schema)
+    if primary in metrics["model"] and not beats_baseline(metrics, primary):
+        logger.warning("The model does not beat the baseline on %s (held-out rows)", primary)

@@ -1,0 +1,328 @@
+"""Run folders and champions: where each run's files are, which run each experiment serves, and
+pruning the rest.
+
+- A run's folder, models/runs/<run id>/: `model.joblib` and `baseline.joblib`, `metadata.json` (the
+  run's record, with the SHA-256 of each model file), `config.yaml` (its effective config) and
+  `held_out.npy` (which rows of its table it held out). Its reports are in reports/runs/<run id>/.
+- An experiment's champion, models/champions/<experiment>.json: the run that `predict`, `evaluate`
+  and the image use, and the SHA-256 of its model files. Promoting writes that record; nothing is
+  copied. The first run of an experiment becomes its champion; after that only a decision (`promote`,
+  `--promote`) replaces it.
+- Projects trained before this layout promoted by copying a run's files into models/, beside
+  models/metadata.json: that is read as its experiment's champion until a promotion replaces it.
+
+Reading and writing go through `storage`; a promotion and a pruning hold the same lock.
+"""
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from .data import TableSchema
+from .errors import ModelMismatchError, PipelineError
+from .storage import (
+    exclusive,
+    fingerprint,
+    folder_size,
+    load_model,
+    read_json,
+    remove_file,
+    remove_folder,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from .config import OutputConfig
+
+logger = logging.getLogger(__name__)
+
+MODEL, BASELINE, METADATA, CONFIG, HELD_OUT = (
+    "model.joblib",
+    "baseline.joblib",
+    "metadata.json",
+    "config.yaml",
+    "held_out.npy",
+)
+MODEL_FILES = (MODEL, BASELINE)
+RUN_ID = re.compile(r"[0-9a-f]{32}")
+# What a missing or malformed schema raises (a name: Black formats `except (A, B):` differently for
+# Python 3.14, whose `except A, B:` older versions cannot parse).
+NOT_A_SCHEMA = (KeyError, TypeError, ValueError)
+PREFIX = re.compile(r"[0-9a-f]{4,32}")
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The run an experiment serves: its folder, the SHA-256 of its model files as recorded when it
+    was promoted, and its metadata (schema, split, params, tags)."""
+
+    experiment: str
+    run_id: str
+    folder: Path
+    sha256: Mapping[str, str]
+    metadata: Mapping[str, Any]
+    record: Path
+
+    @property
+    def schema(self) -> TableSchema:
+        try:
+            return TableSchema.from_json(self.metadata["schema"])
+        except NOT_A_SCHEMA:
+            raise PipelineError(
+                f"{self.folder / METADATA}: no table schema in it: train and promote again"
+            ) from None
+
+    def load(self, name: str) -> Any:
+        """The model (MODEL) or baseline (BASELINE), checked against its recorded SHA-256: a pickle
+        runs code when loaded, so a file that changed since it was promoted is never loaded."""
+        return load_model(self.folder / name, self.sha256[name])
+
+
+def champion_file(outputs: "OutputConfig", experiment: str) -> Path:
+    """models/champions/<experiment>.json; a name that is not a safe file name is made one, with a
+    short hash of the name so that two names never share a record."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment).strip("._-")[:100]
+    if safe != experiment:
+        safe = f"{safe}-{hashlib.sha256(experiment.encode()).hexdigest()[:8]}"
+    return outputs.champions_dir / f"{safe}.json"
+
+
+def find_champion(outputs: "OutputConfig", experiment: str) -> Champion | None:
+    """The champion of an experiment, or None when it has none yet."""
+    path = champion_file(outputs, experiment)
+    if not path.is_file():
+        return _earlier_champion(outputs, experiment)
+    record = read_json(path)
+    run_id = record.get("run_id") if isinstance(record, dict) else None
+    sha256 = record.get("sha256") if isinstance(record, dict) else None
+    if not (isinstance(run_id, str) and RUN_ID.fullmatch(run_id) and _checksums(sha256)):
+        raise PipelineError(
+            f"{path}: not a champion record (a run id and the SHA-256 of its files): promote a run "
+            "again"
+        )
+    folder = outputs.runs_dir / run_id
+    if not folder.is_dir():
+        raise PipelineError(
+            f"{path}: its run {run_id[:8]} has no folder in {outputs.runs_dir} (deleted?): "
+            "promote another run"
+        )
+    return Champion(experiment, run_id, folder, dict(sha256), run_metadata(folder), path)
+
+
+def champion_runs(outputs: "OutputConfig") -> dict[str, str]:
+    """Every champion's run id, with its experiment: the runs pruning never touches."""
+    found: dict[str, str] = {}
+    folder = outputs.champions_dir
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        record = read_json(path)
+        run_id = record.get("run_id") if isinstance(record, dict) else None
+        if not isinstance(run_id, str):
+            raise PipelineError(f"{path}: not a champion record: promote a run again, or delete it")
+        found[run_id] = str(record.get("experiment"))
+    earlier = _earlier_record(outputs)
+    if earlier is not None:
+        found.setdefault(str(earlier.get("run_id")), str(earlier.get("experiment")))
+    return found
+
+
+def run_metadata(folder: Path) -> dict[str, Any]:
+    """A run folder's metadata.json, which must name the run the folder is named after."""
+    metadata = read_json(folder / METADATA)
+    if not isinstance(metadata, dict) or metadata.get("run_id") != folder.name:
+        raise PipelineError(f"{folder / METADATA}: not the metadata of run {folder.name}")
+    return metadata
+
+
+def find_run(outputs: "OutputConfig", run_id: str) -> Path | None:
+    """The folder of the run whose id starts with `run_id` (4 to 32 hexadecimal characters), or None
+    when this checkout has none."""
+    if not PREFIX.fullmatch(run_id):
+        raise PipelineError(f"run id {run_id!r}: give 4 to 32 of its hexadecimal characters")
+    runs_dir = outputs.runs_dir
+    folders = [
+        folder
+        for folder in (sorted(runs_dir.iterdir()) if runs_dir.is_dir() else [])
+        if RUN_ID.fullmatch(folder.name) and folder.name.startswith(run_id) and folder.is_dir()
+    ]
+    if len(folders) > 1:
+        raise PipelineError(f"run {run_id!r} matches several runs: give more of its id")
+    return folders[0] if folders else None
+
+
+def promote(outputs: "OutputConfig", folder: Path, version: str | None) -> dict[str, Any]:
+    """Make the run in `folder` its experiment's champion: its model files checked against the
+    SHA-256 its metadata recorded, then the champion record written (under the lock)."""
+    metadata = run_metadata(folder)
+    experiment = str(metadata.get("experiment"))
+    recorded = metadata.get("sha256")
+    sha256 = {}
+    for name in MODEL_FILES:
+        actual = fingerprint(folder / name) if (folder / name).is_file() else None
+        if actual is None:
+            raise PipelineError(f"{folder / name} not found: the run's folder is incomplete")
+        if _checksums(recorded) and recorded[name] != actual:
+            raise ModelMismatchError(
+                f"{folder / name}: its SHA-256 is not the one recorded when it was saved (changed "
+                "since, or copied half-way): refused; promote another run"
+            )
+        sha256[name] = actual  # a run of an earlier version recorded none: taken as it is now
+    record = {
+        "experiment": experiment,
+        "run_id": folder.name,
+        "run_name": metadata.get("run_name"),
+        "promoted": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "sha256": sha256,
+        "registered_version": version,
+    }
+    with exclusive(outputs.lock_file, "waiting for another promotion to finish"):
+        _adopt_earlier_champion(outputs, replaced=experiment)
+        write_json(record, champion_file(outputs, experiment))
+    return record
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What `prune` deleted (runs, their model folders, bytes) and kept, by reason."""
+
+    run_ids: list[str]
+    folders: list[Path]
+    freed: int
+    kept: dict[str, int]
+
+
+def prune(
+    outputs: "OutputConfig", experiment: str, keep: int, tagged: Iterable[str] = ()
+) -> Pruned:
+    """Delete the files (models/runs/<id>/, reports/runs/<id>/) of the experiment's runs but the
+    `keep` newest, every champion's, and those tagged keep (in `tagged`, or in their metadata)."""
+    run_ids: list[str] = []
+    folders: list[Path] = []
+    freed = 0
+    kept = {"champion": 0, "newest": 0, "tagged keep": 0}
+    with exclusive(outputs.lock_file, "waiting for a promotion to finish"):
+        champions = champion_runs(outputs)
+        keep_tagged = set(tagged)
+        runs = []
+        for folder in sorted(outputs.runs_dir.iterdir()) if outputs.runs_dir.is_dir() else []:
+            if not RUN_ID.fullmatch(folder.name) or not folder.is_dir():
+                continue  # a run being written (.<id>.partial), or not a run's folder
+            try:
+                metadata = run_metadata(folder)
+            except PipelineError as exc:
+                logger.warning("Left alone: %s", exc)
+                continue
+            if metadata.get("experiment") != experiment:
+                continue
+            if (metadata.get("tags") or {}).get("keep") in (True, "true"):
+                keep_tagged.add(folder.name)
+            # Newest first: by the recorded time (to the second), then by when its model was saved.
+            saved = (folder / MODEL).stat().st_mtime_ns if (folder / MODEL).is_file() else 0
+            runs.append((_when(metadata.get("time")), saved, folder.name, folder))
+        runs.sort(reverse=True)
+        for position, (_, _, run_id, folder) in enumerate(runs):
+            if run_id in champions:
+                kept["champion"] += 1
+            elif position < keep:
+                kept["newest"] += 1
+            elif run_id in keep_tagged:
+                kept["tagged keep"] += 1
+            else:
+                reports = outputs.run_reports_dir / run_id
+                freed += folder_size(folder) + (folder_size(reports) if reports.is_dir() else 0)
+                remove_folder(reports)
+                remove_folder(folder)
+                run_ids.append(run_id)
+                folders.append(folder)
+    return Pruned(run_ids, folders, freed, kept)
+
+
+def _when(text: Any) -> datetime:
+    """A record's time, comparable across time zones; the earliest possible when it has none."""
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return datetime.min.replace(tzinfo=datetime.now().astimezone().tzinfo)
+
+
+def _checksums(sha256: Any) -> TypeGuard[dict[str, str]]:
+    """Whether `sha256` records a SHA-256 for each model file."""
+    return isinstance(sha256, dict) and all(
+        isinstance(sha256.get(name), str) for name in MODEL_FILES
+    )
+
+
+def _earlier_record(outputs: "OutputConfig") -> dict[str, Any] | None:
+    """models/metadata.json, as versions before champion records wrote it on promotion, or None."""
+    path = outputs.models_dir / METADATA
+    if not path.is_file():
+        return None
+    record = read_json(path)
+    if not isinstance(record, dict) or not RUN_ID.fullmatch(str(record.get("run_id"))):
+        raise PipelineError(
+            f"{path}: not the metadata of a promoted run (from an earlier version of this "
+            "project): promote a run, or delete it"
+        )
+    return record
+
+
+def _earlier_champion(outputs: "OutputConfig", experiment: str) -> Champion | None:
+    """The champion an earlier version of this project promoted (its files copied into models/, with
+    models/metadata.json), when it is of this experiment: its run's folder where it still is, else the
+    copies. Versions that recorded no SHA-256 are checked by their two copies agreeing."""
+    record = _earlier_record(outputs)
+    if record is None or record.get("experiment") != experiment:
+        return None
+    path, run_id = outputs.models_dir / METADATA, str(record["run_id"])
+    kept = outputs.runs_dir / run_id
+    folder = kept if (kept / MODEL).is_file() else outputs.models_dir
+    sha256 = record.get("sha256")
+    if not _checksums(sha256):
+        copies = [(kept / name, outputs.models_dir / name) for name in MODEL_FILES]
+        if not all(a.is_file() and b.is_file() for a, b in copies):
+            raise PipelineError(
+                f"{path}: the promoted model of an earlier version, with no SHA-256 recorded and "
+                "no second copy to check it against: train, and promote the new run"
+            )
+        sha256 = {a.name: fingerprint(a) for a, _ in copies}
+        if any(fingerprint(b) != sha256[b.name] for _, b in copies):
+            raise ModelMismatchError(
+                f"{path}: the two copies of the promoted model differ and no SHA-256 was recorded: "
+                "refused; train, and promote the new run"
+            )
+    metadata = run_metadata(kept) if folder == kept else record
+    return Champion(experiment, run_id, folder, dict(sha256), metadata, path)
+
+
+def _adopt_earlier_champion(outputs: "OutputConfig", replaced: str) -> None:
+    """Give an earlier version's champion (models/metadata.json) a champion record, unless it is
+    being replaced, then delete its copies in models/: one copy of each model file per run."""
+    record = _earlier_record(outputs)
+    if record is None:
+        return
+    experiment = str(record.get("experiment"))
+    if experiment != replaced:
+        try:
+            champion = _earlier_champion(outputs, experiment)
+        except PipelineError as exc:
+            logger.warning("Left as it is: %s", exc)
+            return
+        if champion is None or champion.folder == outputs.models_dir:
+            return  # its run's folder is gone: the copies in models/ are all there is of it
+        if not champion_file(outputs, experiment).is_file():
+            adopted = {
+                "experiment": experiment,
+                "run_id": champion.run_id,
+                "run_name": record.get("run_name"),
+                "promoted": record.get("promoted"),
+                "sha256": dict(champion.sha256),
+                "registered_version": record.get("registered_version"),
+            }
+            write_json(adopted, champion_file(outputs, experiment))
+        logger.info("The champion of %s is now recorded in %s", experiment, outputs.champions_dir)
+    for name in (*MODEL_FILES, METADATA):
+        remove_file(outputs.models_dir / name)
