@@ -70,6 +70,7 @@ def test_the_default_project_has_the_expected_layout(default_project: Path) -> N
         "tests/test_cli.py",
         "tests/test_data.py",
         "tests/test_lifecycle.py",
+        "tests/test_tracking.py",
         "tests/test_mlflow_tracking.py",
     }
     assert expected <= files
