@@ -7,6 +7,7 @@ asserted. The output format is described in README.md ("Benchmark").
 """
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -251,7 +252,9 @@ from pathlib import Path
 import mlflow
 
 from my_ml_project.config import load_config
-from my_ml_project.tracking import append_record, as_text, tracked_run
+from my_ml_project.mlflow_tracking import as_text
+from my_ml_project.records import append_record
+from my_ml_project.tracking import TRACKER
 
 config = load_config(Path("configs/train.yaml"))
 rng = random.Random(0)
@@ -260,7 +263,7 @@ for seed in range(200):
     params["model"]["max_depth"] = rng.choice([None, 3, 5, 8, 12])
     params["seed"] = seed
     metrics = {"model": {"f1_macro": rng.random()}, "baseline": {"f1_macro": 0.2}}
-    with tracked_run(config, Path("configs/train.yaml")) as started:
+    with TRACKER.start(config, Path("configs/train.yaml"), None, None) as started:
         record = replace(started, params=params, metrics=metrics, tags={"dirty": False}).record()
         mlflow.log_params({key: as_text(value) for key, value in record["params"].items()})
         mlflow.log_metrics(record["metrics"])
@@ -320,13 +323,19 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
+def peak_mib(command: Sequence[str], project: Path) -> float:
+    """The peak resident memory of a command, in MiB."""
+    kib = sh(["uv", "run", "--frozen", "python", "-c", PEAK_MEMORY, *command], project)
+    return int(kib.strip().splitlines()[-1]) / 1024
+
+
 def bench_predict_memory(project: Path) -> None:
     """Peak memory of `predict` on 800k rows beside 100k rows: streamed in chunks, it stays flat."""
     env = project_env()
-    if not (project / "models" / "model.joblib").is_file():
+    if not (project / "models" / "champions").is_dir():
         sh(["make", "data", "train"], project, env)
-    held_out = project / "data" / "processed" / "test.csv"
-    header, *rows = held_out.read_text(encoding="utf-8").splitlines()
+    table = project / "data" / "raw" / "wine.csv"
+    header, *rows = table.read_text(encoding="utf-8").splitlines()
     peaks = {}
     for count in (100_000, 800_000):
         table = project / f"rows-{count}.csv"
@@ -339,8 +348,7 @@ def bench_predict_memory(project: Path) -> None:
             str(table),
         ]
         command += ["--output", str(project / "scored.csv")]
-        kib = sh(["uv", "run", "--frozen", "python", "-c", PEAK_MEMORY, *command], project, env)
-        peaks[count] = int(kib.strip().splitlines()[-1]) / 1024
+        peaks[count] = peak_mib(command, project)
         table.unlink()
     report(
         "predict_peak_memory_800k",
@@ -349,6 +357,101 @@ def bench_predict_memory(project: Path) -> None:
         reference=peaks[100_000],
         goal=1.3,
         note=f"beside 100k rows ({peaks[100_000]:.0f} MiB): chunks of 100k rows",
+    )
+
+
+# A table a team has: 50,000 rows, ten numeric columns, a category of 8 levels, a rare positive class.
+TABLE_50K = """
+import sys
+import numpy as np, pandas as pd
+rng = np.random.default_rng(0)
+n = int(sys.argv[2])
+X = rng.normal(size=(n, 10)).round(4)
+channel = rng.choice(list("abcdefgh"), size=n)
+logit = 1.5 * X[:, 0] - X[:, 1] + 0.5 * X[:, 2] * X[:, 3] + (channel == "a") - 3.5
+frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(10)])
+frame.insert(0, "id", np.arange(n))
+frame["channel"] = channel
+frame["fraud"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+frame.to_csv(sys.argv[1], index=False)
+frame.drop(columns="fraud").head(50).to_csv(sys.argv[3], index=False)
+"""
+BENCH_CONFIG = """data:
+  path: data/raw/bench50k.csv
+  target: fraud
+  task: classification
+  id_columns: [id]
+outputs: # its own folders: models/ as 10 runs of a new project leave it
+  models_dir: bench/models
+  reports_dir: bench/reports
+tracking:
+  experiment: bench50k
+"""
+# What a data scientist writes to score a few rows with a saved model: load it, predict, write.
+BY_HAND = """
+import sys
+import joblib, pandas as pd
+model = joblib.load(sys.argv[1])
+rows = pd.read_csv(sys.argv[2])
+pd.DataFrame({"prediction": model.predict(rows)}).to_csv(sys.argv[3], index=False)
+"""
+
+
+def bench_models(project: Path, runs: int) -> None:
+    """What the default model costs: its file on a 50k-row table, models/ after 10 runs beside the sum
+    of their model files, and `predict` of 50 rows beside loading the model and predicting by hand.
+    """
+    env = project_env()
+    table, rows = project / "data" / "raw" / "bench50k.csv", project / "rows50.csv"
+    sh(
+        ["uv", "run", "--frozen", "python", "-c", TABLE_50K, str(table), "50000", str(rows)],
+        project,
+    )
+    config = project / "configs" / "bench.yaml"
+    config.write_text(BENCH_CONFIG, encoding="utf-8")
+    cli = [str(project / ".venv" / "bin" / "my-ml-project"), "--config", str(config)]
+    for seed in range(10):
+        sh([*cli, "train", "--set", f"seed={seed}"], project, env)
+    models, runs_dir = project / "bench" / "models", project / "bench" / "models" / "runs"
+    sizes = sorted(path.stat().st_size for path in runs_dir.glob("*/model.joblib"))
+    models_dir = sum(path.stat().st_size for path in models.rglob("*") if path.is_file())
+    report(
+        "model_file_50k",
+        statistics.median(sizes) / 1e6,
+        "MB",
+        note="the default model (gradient boosting) on 50,000 rows, 11 features",
+    )
+    report(
+        "models_dir_10_runs",
+        models_dir / 1e6,
+        "MB",
+        reference=sum(sizes) / 1e6,
+        goal=1.2,
+        note=f"models/ after 10 runs beside their 10 model files ({sum(sizes) / 1e6:.2f} MB)",
+    )
+    champion = json.loads((models / "champions" / "bench50k.json").read_text(encoding="utf-8"))
+    model = runs_dir / champion["run_id"] / "model.joblib"
+    predict = [*cli, "predict", "--input", str(rows), "--output", str(project / "out.csv")]
+    by_hand = [str(project / ".venv" / "bin" / "python"), "-c", BY_HAND, str(model), str(rows)]
+    by_hand.append(str(project / "out-by-hand.csv"))
+    env = env | {"PYTHONDONTWRITEBYTECODE": "1"}  # as on CI images: bytecode from install time only
+    cli_seconds = median_of(runs, lambda i: lambda: sh(predict, project, env))
+    hand_seconds = median_of(runs, lambda i: lambda: sh(by_hand, project, env))
+    report(
+        "predict_50_rows",
+        cli_seconds,
+        reference=hand_seconds,
+        goal=2,
+        note=f"beside loading the model and predicting by hand ({hand_seconds:.2f} s)",
+    )
+    cli_peak, hand_peak = peak_mib(predict, project), peak_mib(by_hand, project)
+    report(
+        "predict_50_rows_memory",
+        cli_peak,
+        "MiB",
+        reference=hand_peak,
+        goal=2,
+        note=f"peak, beside by hand ({hand_peak:.0f} MiB)",
     )
 
 
@@ -361,12 +464,12 @@ from my_ml_project import pipeline
 from my_ml_project.config import load_config
 
 seconds = []
-log = pipeline.log_to_mlflow
+log = pipeline.TRACKER.log
 def timed_log(*args, **kwargs):
     start = time.perf_counter()
     log(*args, **kwargs)
     seconds.append(time.perf_counter() - start)
-pipeline.log_to_mlflow = timed_log
+pipeline.TRACKER.log = timed_log
 config = load_config(Path("configs/train.yaml"))
 prepared = pipeline.prepare(config)
 for _ in range(int(sys.argv[1]) + 1):
@@ -395,7 +498,7 @@ def bench_team(project: Path, runs: int) -> None:
     report("sweep_2_workers", rates[2], "/mn", reference=rates[1], note="trials per minute")
     code = ["uv", "run", "--frozen", "python", "-c", LOG_RUNS, str(runs)]
     local = float(sh(code, project, env).strip())
-    report("log_run_sqlite", local, note="log_to_mlflow, local mlruns.db")
+    report("log_run_sqlite", local, note="TRACKER.log, local mlruns.db")
     if postgres_bin() is None:
         print("log_run_server: skipped, PostgreSQL is not installed")
         return
@@ -444,6 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_inner_loop(project, args.runs, reference)
         bench_experiments(project, args.runs, reference)
         bench_predict_memory(project)
+        bench_models(project, args.runs)
         bench_update(work, args.runs)
         if args.team:
             bench_team(project, args.runs)

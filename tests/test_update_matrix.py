@@ -13,6 +13,7 @@ a fresh project (which the covering-set and render tests prove); `make check` al
 README documents is tested instead.
 """
 
+import json
 import shutil
 import subprocess
 import sys
@@ -248,6 +249,45 @@ def test_an_update_from_the_first_release_with_new_answers_passes_make_check(
     run(["make", "check"], project, env)
     run(["make", "data", "train"], project, env)
     assert "seed: 7" in (project / "configs" / "train.yaml").read_text(encoding="utf-8")
+
+
+def test_a_project_trained_on_the_last_release_keeps_its_champion_through_the_update(
+    versions: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Its champion (models/metadata.json and copies, as the last release promoted) keeps serving
+    after `copier update`: predict, evaluate on its own held-out rows, a plain train leaves it; the
+    next promotion records champions the new way."""
+    template, head = versions
+    project = render(tmp_path / "project", src=template, vcs_ref=RELEASES[-1])
+    git_init(project)
+    env = project_env()
+    run(["uv", "sync", "--quiet"], project, env)
+    run(["make", "data", "train"], project, env)
+    old = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
+    commit(project, "Trained on the last release")  # models/ and data/ are not in git
+
+    update(project, head)
+    run(["uv", "lock", "--quiet"], project, env)
+    run(["uv", "sync", "--quiet"], project, env)
+
+    run(["make", "evaluate", "predict"], project, env)
+    report = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    assert report["run_id"] == old["run_id"]
+    assert report["model"] == {
+        key.split(".", 1)[1]: value
+        for key, value in old["metrics"].items()
+        if key.startswith("model.")
+    }  # its own held-out rows, found again from its seed and test size
+    run(["make", "train"], project, env)
+    records = (project / "reports" / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+    new = json.loads(records[-1])["run_id"]
+    assert new != old["run_id"]
+    cli = ["uv", "run", "--frozen", "my-ml-project"]
+    run([*cli, "promote", new], project, env)
+    champion = project / "models" / "champions" / "my-ml-project-wine.json"
+    assert json.loads(champion.read_text(encoding="utf-8"))["run_id"] == new
+    assert not (project / "models" / "model.joblib").exists()
+    assert not (project / "models" / "metadata.json").exists()
 
 
 def test_every_recorded_release_is_a_commit_of_this_repository() -> None:

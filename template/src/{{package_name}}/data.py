@@ -177,6 +177,11 @@ def with_classes(
     classes, the positive one: `positive` (data.positive_class) when given, else `default_positive`.
     """
     if schema.task != "classification":
+        if positive is not None:
+            raise DataValidationError(
+                f"data.positive_class {positive!r}: a positive class is one of two classes, and "
+                "this is a regression: set it to null"
+            )
         return schema
     counts = frame[schema.target].value_counts()
     classes = tuple(sorted(counts.index.tolist(), key=lambda label: (str(type(label)), label)))

@@ -116,6 +116,7 @@ def prepare(config: Config) -> Prepared:
     schema = with_classes(schema, table, data.positive_class)
     threshold_folds(config.decision.threshold, schema, table[schema.target])
     train, test = split(table, schema, test_size=data.test_size, seed=config.seed)
+    test = test.sort_index()  # in the table's order, as `evaluate` finds them: the same sums
     held_out = recorded_split(table, test, schema, seed=config.seed, test_size=data.test_size)
     logger.info(
         "%s: %d rows, %d features (%s); %d to train, %d held out",
@@ -429,10 +430,14 @@ def _champion_rows(champion: Champion, table: pd.DataFrame, path: Path) -> tuple
             )
         _, test = split(table, schema, test_size=params["data.test_size"], seed=params["seed"])
         return test, f"its {len(test)} held-out rows"
-    rows = int(recorded["rows"])
-    found = held_out_rows(
-        table, schema, rows, str(recorded["digest"]), load_mask(champion.folder / HELD_OUT, rows)
-    )
+    rows, mask_file = int(recorded["rows"]), champion.folder / HELD_OUT
+    mask = load_mask(mask_file, rows)
+    if int(mask.sum()) != recorded.get("held_out_rows"):
+        raise PipelineError(
+            f"{mask_file}: {int(mask.sum())} held-out rows where the run recorded "
+            f"{recorded.get('held_out_rows')}: the run's folder is damaged; promote another run"
+        )
+    found = held_out_rows(table, schema, rows, str(recorded["digest"]), mask)
     if found is None:
         raise DataValidationError(
             f"{path}: the {rows} rows run {run} was split from are not the first rows of this table "
