@@ -259,6 +259,16 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
 
     # Experiments: overrides, a typed filter over the runs, promoting an older run.
     assert_runs_filter_sort_and_promote(project, "my_ml_project", "scikit-learn")
+    # Whatever trained since, evaluate scores the champion on its own held-out rows (issue 21).
+    run(["make", "evaluate"], project)
+    report = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    promoted = champion(project, "my-ml-project-wine")
+    assert report["run_id"] == promoted["run_id"]
+    assert report["model"] == {
+        key.split(".", 1)[1]: value
+        for key, value in promoted["metrics"].items()
+        if key.startswith("model.")
+    }
 
     # A bad config stops with the key named, exit code non-zero, and writes nothing.
     bad = project / "configs" / "bad.yaml"
@@ -422,9 +432,13 @@ def test_a_team_brings_its_own_tables_by_editing_only_the_config(tmp_path: Path)
         task="regression",
         id_columns="[house]",
     )
+    customers_champion = champion(project, "my-ml-project-customers")["run_id"]
     run(["make", "train", "predict"], project)
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["model"]["r2"] > 0.8 > metrics["baseline"]["r2"]
+    # The houses table is an experiment of its own: the customers' champion is untouched.
+    assert champion(project, "my-ml-project-customers")["run_id"] == customers_champion
+    assert champion(project, "my-ml-project-houses")["run_id"] == metrics["run_id"]
     for figure in ("predicted_vs_actual", "residuals"):
         assert (project / "reports" / "figures" / f"{figure}.png").stat().st_size > 1000
     predictions = read_rows(project / "data" / "processed" / "predictions.csv")

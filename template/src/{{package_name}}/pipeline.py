@@ -326,7 +326,8 @@ def run_keep(config: Config, run_id: str) -> str:
 
 def run_evaluate(config: Config) -> dict[str, Metrics]:
     """Score the champion and its baseline again on the champion's own held-out rows (and on rows
-    added to the table since it was trained), and show the reports in reports/."""
+    added to the table since it was trained), show the reports in reports/, and write those rows with
+    the champion's predictions to data.processed_dir (to look at its errors)."""
     champion = require_champion(config)
     schema, path = champion.schema, config.data.path
     table = check_table(
@@ -342,6 +343,14 @@ def run_evaluate(config: Config) -> dict[str, Metrics]:
     models = {"baseline": champion.load(BASELINE), "model": champion.load(MODEL)}
     metrics = score_all(models, rows, schema)
     _log_comparison(metrics, schema)
+    scored = predict(models["model"], rows, schema)
+    scored.insert(len(schema.id_columns), schema.target, rows[schema.target])
+    write_table(scored, config.data.evaluated_file)
+    logger.info(
+        "Wrote the %d rows it scored, with their predictions, to %s",
+        len(scored),
+        config.data.evaluated_file,
+    )
     identity = {**champion.metadata, "scored_on": scored_on}
     written = _write_reports(
         config, identity, models["model"], rows, metrics, config.outputs.reports_dir
