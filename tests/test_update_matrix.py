@@ -187,6 +187,7 @@ def test_every_answer_changes_and_changes_back_keeping_team_edits(
     questions: set[str] = set()
     for change in alternatives(original):
         run(["git", "reset", "--quiet", "--hard", base], project)
+        run(["git", "clean", "--quiet", "-d", "--force"], project)  # what the last update created
         # From a release, the answer changes during the update to this version; from this version, at it.
         update(project, head, data=change)
         assert_same(project, expected.tree(original | change), f"{change} from {start}")
