@@ -218,12 +218,24 @@ _NAMED_PAIRS = (("0", "1"), ("false", "true"), ("no", "yes"), ("n", "y"), ("nega
 def default_positive(classes: tuple[Any, ...], counts: list[int]) -> Any:
     """The positive class of two: 1, True, yes, positive when the names say so; otherwise the rarer
     class (the event a model is usually asked to find), the later in order on a tie."""
+    named = _named_positive(classes)
+    if named is not None:
+        return named
+    rarer = 0 if counts[0] < counts[1] else 1
+    return classes[rarer]
+
+
+def positive_rule(classes: tuple[Any, ...]) -> str:
+    """Why `default_positive` chose as it did, in words."""
+    return "its name says so" if _named_positive(classes) is not None else "the rarer class"
+
+
+def _named_positive(classes: tuple[Any, ...]) -> Any:
     names = [str(label).strip().lower() for label in classes]
     for negative, positive in _NAMED_PAIRS:
         if sorted(names) == [negative, positive]:
             return classes[names.index(positive)]
-    rarer = 0 if counts[0] < counts[1] else 1
-    return classes[rarer]
+    return None
 
 
 def split(

@@ -155,13 +155,22 @@ def figures(
 def importance_figure(model: Any, test: pd.DataFrame, schema: TableSchema, seed: int) -> Figure:
     """How much the primary metric drops when one feature column is shuffled (up to 20 columns)."""
     from sklearn.inspection import permutation_importance
+    from sklearn.metrics import average_precision_score, make_scorer
 
+    primary = primary_metric(schema)
+    scoring: Any = primary
+    if primary == BINARY_PRIMARY_METRIC:  # of the positive class, whatever its label
+        scoring = make_scorer(
+            average_precision_score,
+            response_method="predict_proba",
+            pos_label=schema.positive_class,
+        )
     features = test[list(schema.features)]
     result = permutation_importance(
         model,
         features,
         test[schema.target],
-        scoring=PRIMARY_METRIC[schema.task],
+        scoring=scoring,
         n_repeats=5,
         random_state=seed,
         max_samples=min(len(features), 2000),  # enough rows to rank columns, at bounded cost
@@ -174,7 +183,7 @@ def importance_figure(model: Any, test: pd.DataFrame, schema: TableSchema, seed:
         tick_labels=features.columns[order].tolist(),
     )
     axes.axvline(0.0, color="grey", linestyle="--", linewidth=1)
-    axes.set_xlabel(f"drop in {PRIMARY_METRIC[schema.task]} when the column is shuffled")
+    axes.set_xlabel(f"drop in {primary} when the column is shuffled")
     axes.set_title("Permutation importance (held-out rows)")
     return figure
 

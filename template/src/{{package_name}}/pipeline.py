@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .config import Config
+from .config import PROJECT, Config
 from .data import (
     DEMO_FILES,
     Split,
@@ -25,6 +25,7 @@ from .data import (
     demo_table,
     describe_table,
     held_out_rows,
+    positive_rule,
     recorded_split,
     split,
     with_classes,
@@ -40,7 +41,7 @@ from .evaluate import (
     score_all,
 )
 from .experiments import select
-from .models import decision_threshold
+from .models import DEFAULT_THRESHOLD, decision_threshold
 from .predict import predict
 from .records import Run, append_record
 from .registry import (
@@ -127,9 +128,9 @@ def prepare(config: Config) -> Prepared:
         len(train),
         len(test),
     )
-    if schema.binary:
-        source_of = "data.positive_class" if data.positive_class is not None else "by default"
-        logger.info("Positive class: %r (%s)", schema.positive_class, source_of)
+    if schema.binary and data.positive_class is None:
+        rule = positive_rule(schema.classes)
+        logger.info("Positive class: %r (%s; data.positive_class)", schema.positive_class, rule)
     tags = {
         "data_fingerprint": fingerprint(data.path),
         "dirty": git_dirty(),
@@ -162,6 +163,12 @@ def train_run(
         metrics = score_all(models, test, schema)
         _log_comparison(metrics, schema)
         threshold = decision_threshold(models["model"]) if schema.binary else None
+        if isinstance(config.decision.threshold, str) and threshold is not None:
+            logger.info(
+                "Decision threshold %.4g (%s, on folds of the training rows)",
+                threshold,
+                config.decision.threshold,
+            )
         effective = config.model_dump(mode="json")
         run = replace(
             started,
@@ -209,13 +216,25 @@ def run_train(
     experiment has none yet."""
     TRACKER.require()  # before any work: the Docker image, for one, has no tracking library
     run = train_run(config, prepare(config), config_file, name=name)
-    promote_if_first(config, run.run_id, asked=promote)
+    promote_if_first(config, run.run_id, asked=promote, config_file=config_file)
     return {model: dict(values) for model, values in run.metrics.items()}
 
 
-def promote_if_first(config: Config, run_id: str, *, asked: bool = False) -> bool:
+def command(config_file: Path, *arguments: str) -> str:
+    """A command of this project's CLI, as it runs from the project's folder without a venv."""
+    chosen = [] if config_file == Path("configs/train.yaml") else ["--config", str(config_file)]
+    return " ".join(["uv", "run", PROJECT, *chosen, *arguments])
+
+
+def promote_if_first(
+    config: Config,
+    run_id: str,
+    *,
+    asked: bool = False,
+    config_file: Path = Path("configs/train.yaml"),
+) -> bool:
     """Promote the run when asked or when the experiment has no champion; otherwise say how."""
-    how = f"`promote {run_id[:8]}` (or `train --promote`) makes it the champion"
+    how = f"`{command(config_file, 'promote', run_id[:8])}` makes it the champion"
     try:
         current = find_champion(config.outputs, config.experiment)
     except PipelineError as exc:
@@ -257,18 +276,22 @@ def run_promote(config: Config, run_id: str) -> dict[str, Any]:
         )
     metadata = run_metadata(folder)
     experiment = str(metadata.get("experiment"))
+    if experiment != config.experiment:
+        raise PipelineError(
+            f"run {folder.name[:8]} is of experiment {experiment}, not of this config's "
+            f"({config.experiment}): promote it with that experiment's config (--config)"
+        )
+    try:
+        before = find_champion(outputs, experiment)
+    except PipelineError:
+        before = None  # a broken record: replaced, which is what promoting is for
     version = TRACKER.promoted(config, folder.name, experiment, folder)
     record = record_champion(outputs, folder, version)
     _show_reports(config, folder.name)
-    logger.info("Run %s is the champion of %s", metadata.get("run_name"), experiment)
-    if experiment != config.experiment:
-        logger.warning(
-            "Run %s is of experiment %s, not the config's (%s): `predict` with this config does "
-            "not use it",
-            folder.name[:8],
-            experiment,
-            config.experiment,
-        )
+    replaced = (
+        f" (it was run {before.run_id[:8]})" if before and before.run_id != folder.name else ""
+    )
+    logger.info("Run %s is the champion of %s%s", metadata.get("run_name"), experiment, replaced)
     return record
 
 
@@ -383,6 +406,9 @@ def predict_chunks(
     schema = champion.schema
     model = champion.load(MODEL)
     path = input_file or config.data.path
+    logger.info(
+        "Scoring %s with run %s, the champion of %s", path, champion.run_id[:8], champion.experiment
+    )
     for chunk in read_table_chunks(path, rows):
         frame = check_table(
             chunk, schema, source=str(path), labelled=False, ignore_extra=ignore_extra
@@ -421,6 +447,18 @@ def _mismatch(config: Config, champion: Champion) -> str | None:
         return (
             f"{who} was trained on the features {sorted(schema.features)}; data.features lists "
             f"{sorted(data.features)}"
+        )
+    positive = data.positive_class
+    if schema.binary and positive is not None and str(positive) != str(schema.positive_class):
+        return (
+            f"{who} finds the class {schema.positive_class!r}; data.positive_class is {positive!r}"
+        )
+    params = champion.metadata.get("params") or {}
+    threshold = params.get("decision.threshold", DEFAULT_THRESHOLD)  # earlier versions: 0.5
+    if schema.binary and threshold != config.decision.threshold:
+        return (
+            f"{who} decides from decision.threshold {threshold}; the config asks for "
+            f"{config.decision.threshold}"
         )
     return None
 
@@ -533,3 +571,9 @@ def _log_comparison(metrics: Mapping[str, Metrics], schema: TableSchema) -> None
     primary = primary_metric(schema)
     if primary in metrics["model"] and not beats_baseline(metrics, primary):
         logger.warning("The model does not beat the baseline on %s (held-out rows)", primary)
+    if schema.binary and metrics["model"].get("recall") == 0.0:
+        logger.warning(
+            "The model finds none of the %r rows (recall 0): a lower decision.threshold, or "
+            "model.class_weight: balanced, trades precision for recall",
+            schema.positive_class,
+        )

@@ -97,6 +97,19 @@ def run_sweep(
             f"study {name!r} in {shown(url)} {opened.direction.name.lower()}s; this config "
             f"{direction}s {metric}: give another --study, or the same direction"
         )
+    settings = fixed_settings(config)
+    started = opened.user_attrs.get("settings")
+    if started is None:
+        opened.set_user_attr("settings", settings)
+    elif started != settings:
+        differ = sorted(
+            key for key in {*started, *settings} if started.get(key) != settings.get(key)
+        )
+        raise PipelineError(
+            f"study {name!r} in {shown(url)} was started with other settings than this config's "
+            f"({', '.join(differ[:4])}{', ...' if len(differ) > 4 else ''}): its trials and these "
+            "could not be compared; give another --study"
+        )
     prepared = prepare(config)  # the table is checked before any worker starts
     metric, direction = objective(config, prepared.schema)
     workers = min(workers, trials)
@@ -122,6 +135,19 @@ def run_sweep(
         else:
             failed = _run_workers(plans, opened)
     return _outcome(optuna, opened, url, metric, direction, failed)
+
+
+def fixed_settings(config: Config) -> dict[str, Any]:
+    """The settings every trial of a study shares (flat, as JSON): the config but the model settings
+    it searches and where it keeps things (sweep, tracking, outputs)."""
+    searched = set(config.sweep.params)
+    every = flatten(config.model_dump(mode="json"))
+    kept = ("sweep.", "tracking.", "outputs.")
+    return {
+        key: value
+        for key, value in every.items()
+        if key not in searched and not key.startswith(kept)
+    }
 
 
 def objective(config: Config, schema: TableSchema | None = None) -> tuple[str, str]:

@@ -46,7 +46,7 @@ def threshold_folds(threshold: float | str, schema: TableSchema, target: pd.Seri
         what = f"{len(schema.classes)} classes" if schema.classes else "numbers (regression)"
         raise DataValidationError(
             f"decision.threshold {threshold}: a threshold applies to two classes, and column "
-            f"'{schema.target}' holds {what}: set it to {DEFAULT_THRESHOLD}"
+            f"'{schema.target}' holds {what}: leave it at {DEFAULT_THRESHOLD}, the default"
         )
     if not isinstance(threshold, str):
         return 0
