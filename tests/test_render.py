@@ -72,6 +72,7 @@ def test_the_default_project_has_the_expected_layout(default_project: Path) -> N
         "tests/test_lifecycle.py",
         "tests/test_tracking.py",
         "tests/test_mlflow_tracking.py",
+        "tests/test_registry.py",
     }
     assert expected <= files
     assert not [name for name in files if name.endswith(".jinja")]

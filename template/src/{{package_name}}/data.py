@@ -187,7 +187,7 @@ def with_classes(
     classes = tuple(sorted(counts.index.tolist(), key=lambda label: (str(type(label)), label)))
     chosen = None
     if positive is not None:
-        matches = [label for label in classes if str(label) == str(positive)]
+        matches = [label for label in classes if same_label(label, positive)]
         if len(classes) != 2 or not matches:
             shown = ", ".join(repr(label) for label in classes)
             why = "a two-class target" if len(classes) != 2 else "one of them"
@@ -211,6 +211,13 @@ def with_classes(
     )
 
 
+def _label_text(label: Any) -> str:
+    """A label as text, whole numbers without a fraction: 1.0 reads as 1."""
+    if isinstance(label, float | np.floating) and float(label).is_integer():
+        return str(int(label))
+    return str(label)
+
+
 # Two classes whose names say which is the event: (the negative one, the positive one).
 _NAMED_PAIRS = (("0", "1"), ("false", "true"), ("no", "yes"), ("n", "y"), ("negative", "positive"))
 
@@ -230,8 +237,20 @@ def positive_rule(classes: tuple[Any, ...]) -> str:
     return "its name says so" if _named_positive(classes) is not None else "the rarer class"
 
 
+def same_label(label: Any, given: Any) -> bool:
+    """Whether a class label is the one a config gives: numbers by value (1 is 1.0), anything else
+    by its text."""
+    numbers = [
+        isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_)
+        for value in (label, given)
+    ]
+    if all(numbers):
+        return bool(float(label) == float(given))
+    return str(label) == str(given)
+
+
 def _named_positive(classes: tuple[Any, ...]) -> Any:
-    names = [str(label).strip().lower() for label in classes]
+    names = [_label_text(label).strip().lower() for label in classes]
     for negative, positive in _NAMED_PAIRS:
         if sorted(names) == [negative, positive]:
             return classes[names.index(positive)]
@@ -273,13 +292,15 @@ def split(
 @dataclass(frozen=True)
 class Split:
     """Which rows of the table a run held out, recorded with the run: the table's row count and a
-    digest of those rows' values when it was split, and a mask of the held-out ones."""
+    digest of those rows' values when it was split, a mask of the held-out ones, and how many of
+    them repeat a training row exactly (they flatter its scores)."""
 
     rows: int
     digest: str
     held_out: npt.NDArray[np.bool_]
     seed: int
     test_size: float
+    repeats: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -288,6 +309,7 @@ class Split:
             "digest": self.digest,
             "seed": self.seed,
             "test_size": self.test_size,
+            "held_out_repeating_training_rows": self.repeats,
         }
 
 
@@ -297,7 +319,9 @@ def recorded_split(
     """The `Split` of a checked table whose held-out part is `test` (as `split` returned it)."""
     held_out = np.zeros(len(table), dtype=bool)
     held_out[table.index.get_indexer(test.index)] = True
-    return Split(len(table), digest(row_hashes(table, schema)), held_out, seed, test_size)
+    hashes = row_hashes(table, schema)
+    repeats = int(np.isin(hashes[held_out], hashes[~held_out]).sum())
+    return Split(len(table), digest(hashes), held_out, seed, test_size, repeats)
 
 
 def held_out_rows(
@@ -306,18 +330,21 @@ def held_out_rows(
     rows: int,
     recorded: str,
     held_out: npt.NDArray[np.bool_],
-) -> tuple[pd.DataFrame, int] | None:
-    """The rows of a checked table that a run never trained on, and how many of them were added
-    since: its held-out rows, when the table's first `rows` rows are still the ones it was split from
-    (their digest is `recorded`), and any rows after those. None when the rows it was split from
-    changed: its held-out rows cannot be told from the ones it trained on."""
+) -> tuple[pd.DataFrame, int, int] | None:
+    """The rows of a checked table that a run never trained on: its held-out rows, when the table's
+    first `rows` rows are still the ones it was split from (their digest is `recorded`), and the
+    rows added after those, but for any that repeat a training row exactly. Returns them with how
+    many were added and kept, and how many added ones were left out as repeats; None when the rows
+    it was split from changed: its held-out rows cannot be told from the ones it trained on."""
     if len(table) < rows or len(held_out) != rows:
         return None
-    if digest(row_hashes(table.iloc[:rows], schema)) != recorded:
+    hashes = row_hashes(table, schema)
+    if digest(hashes[:rows]) != recorded:
         return None
-    added = len(table) - rows
-    chosen = table.iloc[np.flatnonzero(held_out)]
-    return (pd.concat([chosen, table.iloc[rows:]]) if added else chosen), added
+    repeats = np.isin(hashes[rows:], hashes[:rows][~held_out])
+    added = rows + np.flatnonzero(~repeats)
+    chosen = np.concatenate([np.flatnonzero(held_out), added])
+    return table.iloc[chosen], len(added), int(repeats.sum())
 
 
 def row_hashes(frame: pd.DataFrame, schema: TableSchema) -> npt.NDArray[np.uint64]:

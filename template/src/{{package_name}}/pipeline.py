@@ -27,6 +27,7 @@ from .data import (
     held_out_rows,
     positive_rule,
     recorded_split,
+    same_label,
     split,
     with_classes,
 )
@@ -119,6 +120,14 @@ def prepare(config: Config) -> Prepared:
     train, test = split(table, schema, test_size=data.test_size, seed=config.seed)
     test = test.sort_index()  # in the table's order, as `evaluate` finds them: the same sums
     held_out = recorded_split(table, test, schema, seed=config.seed, test_size=data.test_size)
+    if held_out.repeats:
+        logger.warning(
+            "%d of the %d held-out rows repeat a training row exactly: they flatter the scores "
+            "(drop duplicate rows from %s)",
+            held_out.repeats,
+            len(test),
+            data.path,
+        )
     logger.info(
         "%s: %d rows, %d features (%s); %d to train, %d held out",
         data.path,
@@ -192,9 +201,9 @@ def train_run(
         sha256 = {
             BASELINE: save_model(models["baseline"], staging / BASELINE),
             MODEL: save_model(models["model"], staging / MODEL),
+            HELD_OUT: save_mask(prepared.split.held_out, staging / HELD_OUT),
         }
         write_text(yaml.safe_dump(effective, sort_keys=False), staging / CONFIG)
-        save_mask(prepared.split.held_out, staging / HELD_OUT)
         record = run.record() | {"sha256": sha256}
         write_json(record, staging / METADATA)
         TRACKER.log(config, run, prepared.table, reports_staging, staging)
@@ -285,8 +294,9 @@ def run_promote(config: Config, run_id: str) -> dict[str, Any]:
         before = find_champion(outputs, experiment)
     except PipelineError:
         before = None  # a broken record: replaced, which is what promoting is for
-    version = TRACKER.promoted(config, folder.name, experiment, folder)
-    record = record_champion(outputs, folder, version)
+    record = record_champion(
+        outputs, folder, lambda: TRACKER.promoted(config, folder.name, experiment, folder)
+    )
     _show_reports(config, folder.name)
     replaced = (
         f" (it was run {before.run_id[:8]})" if before and before.run_id != folder.name else ""
@@ -449,7 +459,7 @@ def _mismatch(config: Config, champion: Champion) -> str | None:
             f"{sorted(data.features)}"
         )
     positive = data.positive_class
-    if schema.binary and positive is not None and str(positive) != str(schema.positive_class):
+    if schema.binary and positive is not None and not same_label(schema.positive_class, positive):
         return (
             f"{who} finds the class {schema.positive_class!r}; data.positive_class is {positive!r}"
         )
@@ -465,26 +475,44 @@ def _mismatch(config: Config, champion: Champion) -> str | None:
 
 def _champion_rows(champion: Champion, table: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str]:
     """The rows of the (checked) table the champion never trained on, and which they are, in words."""
-    schema, run = champion.schema, champion.run_id[:8]
-    recorded = champion.metadata.get("split")
-    if not isinstance(recorded, dict):  # a run of an earlier version: it recorded seed and size
-        params, tags = champion.metadata.get("params", {}), champion.metadata.get("tags", {})
+    schema, run, metadata = champion.schema, champion.run_id[:8], champion.metadata
+    damaged = PipelineError(
+        f"{champion.folder / METADATA}: the record of run {run}'s split is damaged: promote "
+        "another run"
+    )
+    recorded = metadata.get("split")
+    if recorded is None:  # a run of an earlier version: it recorded its seed and test size
+        params, tags = metadata.get("params"), metadata.get("tags")
+        if not (isinstance(params, dict) and isinstance(tags, dict)):
+            raise damaged
+        seed, test_size = params.get("seed"), params.get("data.test_size")
+        if not (isinstance(seed, int) and isinstance(test_size, float) and 0 < test_size < 1):
+            raise damaged
         if fingerprint(path) != tags.get("data_fingerprint"):
             raise DataValidationError(
                 f"{path} changed since run {run} was trained, and that run (of an earlier version "
                 "of this project) recorded no held-out rows to find again: train on this table "
                 "and promote the new run"
             )
-        _, test = split(table, schema, test_size=params["data.test_size"], seed=params["seed"])
+        _, test = split(table, schema, test_size=test_size, seed=seed)
         return test, f"its {len(test)} held-out rows"
-    rows, mask_file = int(recorded["rows"]), champion.folder / HELD_OUT
-    mask = load_mask(mask_file, rows)
-    if int(mask.sum()) != recorded.get("held_out_rows"):
-        raise PipelineError(
-            f"{mask_file}: {int(mask.sum())} held-out rows where the run recorded "
-            f"{recorded.get('held_out_rows')}: the run's folder is damaged; promote another run"
+    rows = recorded.get("rows") if isinstance(recorded, dict) else None
+    expected = recorded.get("held_out_rows") if isinstance(recorded, dict) else None
+    digest = recorded.get("digest") if isinstance(recorded, dict) else None
+    if not (type(rows) is int and type(expected) is int and isinstance(digest, str) and rows > 0):
+        raise damaged
+    if rows > len(table):
+        raise DataValidationError(
+            f"{path}: {len(table)} rows, fewer than the {rows} run {run} was split from (rows "
+            "removed): its held-out rows cannot be found; evaluate with that table, or train on "
+            "this one and promote the new run"
         )
-    found = held_out_rows(table, schema, rows, str(recorded["digest"]), mask)
+    if HELD_OUT not in champion.sha256:
+        raise PipelineError(f"{champion.record}: no SHA-256 of {HELD_OUT}: promote run {run} again")
+    mask = load_mask(champion.folder / HELD_OUT, rows, champion.sha256[HELD_OUT])
+    if int(mask.sum()) != expected:
+        raise damaged
+    found = held_out_rows(table, schema, rows, digest, mask)
     if found is None:
         raise DataValidationError(
             f"{path}: the {rows} rows run {run} was split from are not the first rows of this table "
@@ -492,11 +520,15 @@ def _champion_rows(champion: Champion, table: pd.DataFrame, path: Path) -> tuple
             "from those it trained on: evaluate with that table, or train on this one and promote "
             "the new run"
         )
-    frame, added = found
-    scored_on = f"its {len(frame) - added} held-out rows"
+    frame, added, repeats = found
+    scored_on = f"its {expected} held-out rows"
     if added:
         scored_on += f" and the {added} rows added to {path} since"
         logger.warning("%s has %d rows more than when run %s was trained", path, added, run)
+    if repeats:
+        logger.warning(
+            "%d rows added to %s since repeat rows run %s trained on: left out", repeats, path, run
+        )
     return frame, scored_on
 
 

@@ -17,7 +17,7 @@ Reading and writing go through `storage`; a promotion and a pruning hold the sam
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +54,7 @@ RUN_ID = re.compile(r"[0-9a-f]{32}")
 # Python 3.14, whose `except A, B:` older versions cannot parse).
 NOT_A_SCHEMA = (KeyError, TypeError, ValueError)
 PREFIX = re.compile(r"[0-9a-f]{4,32}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -95,38 +96,52 @@ def champion_file(outputs: "OutputConfig", experiment: str) -> Path:
 def find_champion(outputs: "OutputConfig", experiment: str) -> Champion | None:
     """The champion of an experiment, or None when it has none yet."""
     path = champion_file(outputs, experiment)
-    if not path.is_file():
+    if not path.exists():
         return _earlier_champion(outputs, experiment)
-    record = read_json(path)
-    run_id = record.get("run_id") if isinstance(record, dict) else None
-    sha256 = record.get("sha256") if isinstance(record, dict) else None
-    if not (isinstance(run_id, str) and RUN_ID.fullmatch(run_id) and _checksums(sha256)):
-        raise PipelineError(
-            f"{path}: not a champion record (a run id and the SHA-256 of its files): promote a run "
-            "again"
-        )
+    run_id, sha256 = _champion_record(path)
     folder = outputs.runs_dir / run_id
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink():
         raise PipelineError(
             f"{path}: its run {run_id[:8]} has no folder in {outputs.runs_dir} (deleted?): "
             "promote another run"
         )
-    return Champion(experiment, run_id, folder, dict(sha256), run_metadata(folder), path)
+    metadata = run_metadata(folder)
+    if metadata.get("experiment") != experiment:
+        raise PipelineError(
+            f"{path}: its run {run_id[:8]} is of experiment {metadata.get('experiment')}, not "
+            f"{experiment}: promote a run of {experiment}"
+        )
+    return Champion(experiment, run_id, folder, sha256, metadata, path)
 
 
-def champion_runs(outputs: "OutputConfig") -> dict[str, str]:
-    """Every champion's run id, with its experiment: the runs pruning never touches."""
-    found: dict[str, str] = {}
-    folder = outputs.champions_dir
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+def _champion_record(path: Path) -> tuple[str, dict[str, str]]:
+    """A champion record's run id and checksums, or one error naming the file."""
+    problem = (
+        f"{path}: not a champion record (a run id and the SHA-256 of its files): promote a run"
+    )
+    if not path.is_file():
+        raise PipelineError(problem)
+    try:
         record = read_json(path)
-        run_id = record.get("run_id") if isinstance(record, dict) else None
-        if not isinstance(run_id, str):
-            raise PipelineError(f"{path}: not a champion record: promote a run again, or delete it")
-        found[run_id] = str(record.get("experiment"))
+    except PipelineError:
+        raise PipelineError(problem) from None
+    run_id = record.get("run_id") if isinstance(record, dict) else None
+    sha256 = record.get("sha256") if isinstance(record, dict) else None
+    if not (isinstance(run_id, str) and RUN_ID.fullmatch(run_id) and _checksums(sha256)):
+        raise PipelineError(problem)
+    return run_id, dict(sha256)
+
+
+def champion_runs(outputs: "OutputConfig") -> set[str]:
+    """Every champion's run id: the runs pruning never touches. A record that cannot be read is an
+    error: pruning stops rather than guess which run it names."""
+    folder = outputs.champions_dir
+    if folder.exists() and not folder.is_dir():
+        raise PipelineError(f"{folder} is not a folder of champion records: move it away")
+    found = {_champion_record(path)[0] for path in sorted(folder.glob("*.json")) if folder.is_dir()}
     earlier = _earlier_record(outputs)
     if earlier is not None:
-        found.setdefault(str(earlier.get("run_id")), str(earlier.get("experiment")))
+        found.add(str(earlier["run_id"]))
     return found
 
 
@@ -147,42 +162,66 @@ def find_run(outputs: "OutputConfig", run_id: str) -> Path | None:
     folders = [
         folder
         for folder in (sorted(runs_dir.iterdir()) if runs_dir.is_dir() else [])
-        if RUN_ID.fullmatch(folder.name) and folder.name.startswith(run_id) and folder.is_dir()
+        if RUN_ID.fullmatch(folder.name)
+        and folder.name.startswith(run_id)
+        and (folder / METADATA).is_file()
     ]
     if len(folders) > 1:
         raise PipelineError(f"run {run_id!r} matches several runs: give more of its id")
     return folders[0] if folders else None
 
 
-def promote(outputs: "OutputConfig", folder: Path, version: str | None) -> dict[str, Any]:
-    """Make the run in `folder` its experiment's champion: its model files checked against the
-    SHA-256 its metadata recorded, then the champion record written (under the lock)."""
-    metadata = run_metadata(folder)
-    experiment = str(metadata.get("experiment"))
-    recorded = metadata.get("sha256")
-    sha256 = {}
-    for name in MODEL_FILES:
-        actual = fingerprint(folder / name) if (folder / name).is_file() else None
-        if actual is None:
-            raise PipelineError(f"{folder / name} not found: the run's folder is incomplete")
-        if _checksums(recorded) and recorded[name] != actual:
-            raise ModelMismatchError(
-                f"{folder / name}: its SHA-256 is not the one recorded when it was saved (changed "
-                "since, or copied half-way): refused; promote another run"
-            )
-        sha256[name] = actual  # a run of an earlier version recorded none: taken as it is now
-    record = {
-        "experiment": experiment,
-        "run_id": folder.name,
-        "run_name": metadata.get("run_name"),
-        "promoted": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "sha256": sha256,
-        "registered_version": version,
-    }
+def promote(
+    outputs: "OutputConfig", folder: Path, register: Callable[[], str | None]
+) -> dict[str, Any]:
+    """Make the run in `folder` its experiment's champion, under the lock (so that no prune or other
+    promotion runs meanwhile): its files checked against the SHA-256 its metadata recorded, then
+    `register` (the tracking backend's record of it: its version, or None), then the champion record.
+    """
     with exclusive(outputs.lock_file, "waiting for another promotion to finish"):
+        if not (folder / METADATA).is_file():
+            raise PipelineError(f"run {folder.name[:8]}: its folder is gone (pruned meanwhile?)")
+        metadata = run_metadata(folder)
+        experiment = str(metadata.get("experiment"))
+        sha256 = _verified(folder, metadata)
+        version = register()
+        record = {
+            "experiment": experiment,
+            "run_id": folder.name,
+            "run_name": metadata.get("run_name"),
+            "promoted": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "sha256": sha256,
+            "registered_version": version,
+        }
         _adopt_earlier_champion(outputs, replaced=experiment)
         write_json(record, champion_file(outputs, experiment))
     return record
+
+
+def _verified(folder: Path, metadata: Mapping[str, Any]) -> dict[str, str]:
+    """The SHA-256 of the run's files, each the one its metadata recorded. A run of an earlier
+    version recorded none (no `sha256` at all): its files are taken as they are now, and it is said.
+    """
+    recorded = metadata.get("sha256")
+    names = [*MODEL_FILES, *([HELD_OUT] if isinstance(metadata.get("split"), dict) else [])]
+    actual = {}
+    for name in names:
+        if not (folder / name).is_file():
+            raise PipelineError(f"{folder / name} not found: the run's folder is incomplete")
+        actual[name] = fingerprint(folder / name)
+    if recorded is None and "sha256" not in metadata:
+        logger.warning(
+            "Run %s recorded no SHA-256 (an earlier version): taken as it is", folder.name[:8]
+        )
+        return actual
+    for name in names:
+        expected = recorded.get(name) if isinstance(recorded, dict) else None
+        if expected != actual[name]:
+            raise ModelMismatchError(
+                f"{folder / name}: its SHA-256 is not the one its run recorded (changed since, "
+                "copied half-way, or the record damaged): refused; promote another run"
+            )
+    return actual
 
 
 @dataclass(frozen=True)
@@ -211,6 +250,9 @@ def prune(
         for folder in sorted(outputs.runs_dir.iterdir()) if outputs.runs_dir.is_dir() else []:
             if not RUN_ID.fullmatch(folder.name) or not folder.is_dir():
                 continue  # a run being written (.<id>.partial), or not a run's folder
+            if folder.is_symlink():
+                logger.warning("Left alone: %s is a link, not a run's own folder", folder)
+                continue
             try:
                 metadata = run_metadata(folder)
             except PipelineError as exc:
@@ -218,7 +260,8 @@ def prune(
                 continue
             if metadata.get("experiment") != experiment:
                 continue
-            if (metadata.get("tags") or {}).get("keep") in (True, "true"):
+            tags = metadata.get("tags")
+            if isinstance(tags, dict) and truthy(tags.get("keep")):
                 keep_tagged.add(folder.name)
             # Newest first: by the recorded time (to the second), then by when its model was saved.
             saved = (folder / MODEL).stat().st_mtime_ns if (folder / MODEL).is_file() else 0
@@ -234,25 +277,35 @@ def prune(
             else:
                 reports = outputs.run_reports_dir / run_id
                 freed += folder_size(folder) + (folder_size(reports) if reports.is_dir() else 0)
+                remove_folder(
+                    folder
+                )  # first: its reports without it are of no use, not the reverse
                 remove_folder(reports)
-                remove_folder(folder)
                 run_ids.append(run_id)
                 folders.append(folder)
     return Pruned(run_ids, folders, freed, kept)
 
 
+def truthy(value: Any) -> bool:
+    """A tag's value as people and trackers write it: true, "true", "True", "yes", 1."""
+    return value is True or str(value).strip().lower() in {"true", "yes", "1"}
+
+
 def _when(text: Any) -> datetime:
-    """A record's time, comparable across time zones; the earliest possible when it has none."""
+    """A record's time, comparable across time zones (a time without one is this machine's); the
+    earliest possible when it has none."""
+    local = datetime.now().astimezone().tzinfo
     try:
-        return datetime.fromisoformat(str(text))
+        when = datetime.fromisoformat(str(text))
     except ValueError:
-        return datetime.min.replace(tzinfo=datetime.now().astimezone().tzinfo)
+        return datetime.min.replace(tzinfo=local)
+    return when if when.tzinfo is not None else when.replace(tzinfo=local)
 
 
 def _checksums(sha256: Any) -> TypeGuard[dict[str, str]]:
-    """Whether `sha256` records a SHA-256 for each model file."""
+    """Whether `sha256` records a SHA-256 (64 hexadecimal characters) for each model file."""
     return isinstance(sha256, dict) and all(
-        isinstance(sha256.get(name), str) for name in MODEL_FILES
+        isinstance(sha256.get(name), str) and SHA256.fullmatch(sha256[name]) for name in MODEL_FILES
     )
 
 
@@ -265,7 +318,7 @@ def _earlier_record(outputs: "OutputConfig") -> dict[str, Any] | None:
     if not isinstance(record, dict) or not RUN_ID.fullmatch(str(record.get("run_id"))):
         raise PipelineError(
             f"{path}: not the metadata of a promoted run (from an earlier version of this "
-            "project): promote a run, or delete it"
+            "project): delete it, and promote a run (champions are now in models/champions/)"
         )
     return record
 
@@ -281,7 +334,11 @@ def _earlier_champion(outputs: "OutputConfig", experiment: str) -> Champion | No
     kept = outputs.runs_dir / run_id
     folder = kept if (kept / MODEL).is_file() else outputs.models_dir
     sha256 = record.get("sha256")
-    if not _checksums(sha256):
+    if "sha256" in record and not _checksums(sha256):
+        raise PipelineError(
+            f"{path}: its SHA-256 record is damaged: train, and promote the new run"
+        )
+    if not _checksums(sha256):  # 0.1.0 recorded none: its two copies must agree
         copies = [(kept / name, outputs.models_dir / name) for name in MODEL_FILES]
         if not all(a.is_file() and b.is_file() for a, b in copies):
             raise PipelineError(
@@ -295,13 +352,17 @@ def _earlier_champion(outputs: "OutputConfig", experiment: str) -> Champion | No
                 "refused; train, and promote the new run"
             )
     metadata = run_metadata(kept) if folder == kept else record
-    return Champion(experiment, run_id, folder, dict(sha256), metadata, path)
+    return Champion(experiment, run_id, folder, {**sha256}, metadata, path)
 
 
 def _adopt_earlier_champion(outputs: "OutputConfig", replaced: str) -> None:
     """Give an earlier version's champion (models/metadata.json) a champion record, unless it is
     being replaced, then delete its copies in models/: one copy of each model file per run."""
-    record = _earlier_record(outputs)
+    try:
+        record = _earlier_record(outputs)
+    except PipelineError as exc:
+        logger.warning("Left as it is: %s", exc)
+        return
     if record is None:
         return
     experiment = str(record.get("experiment"))

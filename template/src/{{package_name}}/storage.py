@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -161,27 +161,32 @@ def save_model(model: Any, path: Path) -> str:
 def load_model(path: Path, sha256: str | None = None) -> Any:
     """Load a model saved by `save_model`, after checking its SHA-256 when one was recorded. Loading a
     pickle runs the code it names: a file that changed since it was saved is refused, never loaded.
+    The bytes checked are the bytes loaded: the file is opened once, hashed, then read again from the
+    start, so that replacing it in between changes nothing.
     """
     import joblib
 
     if not path.is_file():
         raise PipelineError(f"{path} not found: run `make train` first")
-    if sha256 is not None and fingerprint(path) != sha256:
-        raise ModelMismatchError(
-            f"{path}: its SHA-256 is not the one recorded when it was saved (changed since, or copied "
-            "half-way): refused, since loading a pickled model runs its code; train or promote again"
-        )
-    try:
-        return joblib.load(path)
-    except ModuleNotFoundError as exc:  # pickled with a module this project no longer has
-        raise PipelineError(
-            f"{path}: saved by code that is gone (module {exc.name}; a renamed package?): run "
-            "`make train` and promote the new run"
-        ) from None
-    except Exception as exc:  # any failure to unpickle means the same to the user
-        raise PipelineError(
-            f"{path}: not a model saved by this project ({type(exc).__name__}): run `make train`"
-        ) from None
+    with path.open("rb") as stream:
+        if sha256 is not None and _digest(stream) != sha256:
+            raise ModelMismatchError(
+                f"{path}: its SHA-256 is not the one recorded when it was saved (changed since, or "
+                "copied half-way): refused, since loading a pickled model runs its code; train or "
+                "promote again"
+            )
+        stream.seek(0)
+        try:
+            return joblib.load(stream)
+        except ModuleNotFoundError as exc:  # pickled with a module this project no longer has
+            raise PipelineError(
+                f"{path}: saved by code that is gone (module {exc.name}; a renamed package?): run "
+                "`make train` and promote the new run"
+            ) from None
+        except Exception as exc:  # any failure to unpickle means the same to the user
+            raise PipelineError(
+                f"{path}: not a model saved by this project ({type(exc).__name__}): run `make train`"
+            ) from None
 
 
 def json_text(data: Any, indent: int | None = 2) -> str:
@@ -223,10 +228,14 @@ def save_figure(figure: "Figure", path: Path) -> None:
 
 def fingerprint(path: Path) -> str:
     """SHA-256 of a file's bytes: which data a model was trained on."""
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
+        return _digest(stream)
+
+
+def _digest(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -277,21 +286,28 @@ def publish_folder(staging: Path, folder: Path) -> None:
         raise PipelineError(f"{folder}: cannot publish the run folder ({exc.strerror})") from None
 
 
-def save_mask(mask: npt.NDArray[np.bool_], path: Path) -> None:
-    """A boolean mask as an .npy file of packed bits: a bit per row."""
-    with atomic_path(path) as temporary, temporary.open("wb") as stream:
-        np.save(stream, np.packbits(mask), allow_pickle=False)
+def save_mask(mask: npt.NDArray[np.bool_], path: Path) -> str:
+    """A boolean mask as an .npy file of packed bits (a bit per row); returns the file's SHA-256."""
+    with atomic_path(path) as temporary:
+        with temporary.open("wb") as stream:
+            np.save(stream, np.packbits(mask), allow_pickle=False)
+        return fingerprint(temporary)
 
 
-def load_mask(path: Path, rows: int) -> npt.NDArray[np.bool_]:
-    """The mask `save_mask` wrote, of `rows` rows (no pickles are loaded)."""
+def load_mask(path: Path, rows: int, sha256: str | None = None) -> npt.NDArray[np.bool_]:
+    """The mask of `rows` rows that `save_mask` wrote, checked against its SHA-256 when one was
+    recorded. No pickle is loaded, and nothing is allocated before the file's shape is checked."""
+    if not path.is_file():
+        raise PipelineError(f"{path} not found: the run's folder is incomplete")
+    if sha256 is not None and fingerprint(path) != sha256:
+        raise PipelineError(f"{path}: its SHA-256 is not the one its run recorded: refused")
     try:
-        packed = np.load(path, allow_pickle=False)
+        packed = np.load(path, allow_pickle=False, mmap_mode="r")
+        if packed.dtype != np.uint8 or packed.shape != ((rows + 7) // 8,):
+            raise ValueError(f"{packed.dtype} of shape {packed.shape}")
         mask: npt.NDArray[np.bool_] = np.unpackbits(packed, count=rows).astype(bool)
-    except FileNotFoundError:
-        raise PipelineError(f"{path} not found: the run's folder is incomplete") from None
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"{path}: not a mask of held-out rows ({exc})") from None
+    except (OSError, TypeError, ValueError) as exc:
+        raise PipelineError(f"{path}: not the mask of {rows} held-out rows ({exc})") from None
     return mask
 
 
