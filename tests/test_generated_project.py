@@ -448,3 +448,108 @@ def test_a_team_brings_its_own_tables_by_editing_only_the_config(tmp_path: Path)
     run(["make", "check"], project)
     status = run(["git", "status", "--porcelain"], project).stdout.splitlines()
     assert sorted(status) == [" M configs/train.yaml", "?? uv.lock"]
+
+
+ORDERS = """
+import decimal, sys
+import numpy as np, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
+
+rows, rng = int(sys.argv[2]), np.random.default_rng(int(sys.argv[3]))
+channel = rng.choice(["web", "shop", "phone"], rows)
+city = rng.integers(0, 300, rows)
+amount = rng.uniform(5, 500, rows).round(2)
+placed = pd.Timestamp("2025-01-01", tz="Europe/Paris") + pd.to_timedelta(
+    rng.integers(0, 365 * 24, rows), unit="h"
+)
+late = (channel == "web").astype(int) + (city % 3 == 0) + (placed.dayofweek >= 5) >= 2
+words = np.array(["late", "parcel", "again", "thanks", "box", "door", "call", "me"])
+weight = rng.gamma(2.0, 2.0, rows).round(1).astype(str).astype(object)
+weight[rng.random(rows) < 0.05] = "?"
+frame = pd.DataFrame({
+    "order_id": [f"O{i:06d}" for i in rng.permutation(rows)],
+    "amount": [decimal.Decimal(f"{value:.2f}") for value in amount],
+    "items": pd.array(np.where(rng.random(rows) < 0.1, None, rng.integers(1, 9, rows)), dtype="Int64"),
+    "placed": placed,
+    "shipped_on": (placed + pd.Timedelta(days=2)).strftime("%Y-%m-%d"),
+    "city": [f"city-{number}" for number in city],
+    "channel": channel,
+    "weight": weight,
+    "note": [" ".join(rng.choice(words, 6)) for _ in range(rows)],
+    "region": "north",
+    "late": np.where(late, "yes", "no"),
+})
+if sys.argv[1].endswith(".parquet"):
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    schema = schema.set(schema.get_field_index("amount"), pa.field("amount", pa.decimal128(9, 2)))
+    pq.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), sys.argv[1])
+else:
+    frame.drop(columns="late").to_csv(sys.argv[1], index=False)
+"""
+
+
+def test_a_table_with_every_role_trains_evaluates_and_predicts(tmp_path: Path) -> None:
+    """Issue 22: an ID-like column, decimals, nullable integers, a timestamp with a time zone, dates
+    as text, 300 levels of a category, numbers with '?' for missing, free text and a constant, in
+    Parquet: each column gets its role, shown by `train` and kept with the run; the model learns
+    from the dates and the many levels; `predict` scores a CSV of new rows and refuses, in one line,
+    a table whose dates are not dates."""
+    project = render(tmp_path / "p")
+    git_init(project)
+    run(["make", "setup"], project)
+    script = tmp_path / "orders.py"
+    script.write_text(ORDERS, encoding="utf-8")
+    python = ["uv", "run", "--frozen", "python", str(script)]
+    run([*python, "data/raw/orders.parquet", "4000", "0"], project)
+    run([*python, "data/raw/new_orders.csv", "50", "1"], project)
+    declare_table(project, path="data/raw/orders.parquet", target="late", na_values='["?"]')
+
+    trained = run(["make", "train", "evaluate"], project)
+
+    roles = {row["column"]: row for row in read_rows(project / "reports" / "columns.csv")}
+    assert {name: row["role"] for name, row in roles.items()} == {
+        "order_id": "identifier",
+        "amount": "numeric",
+        "items": "numeric",
+        "placed": "datetime",
+        "shipped_on": "datetime",
+        "city": "high_cardinality",
+        "channel": "categorical",
+        "weight": "numeric",
+        "note": "text",
+        "region": "constant",
+    }
+    assert "high-cardinality     1  city" in trained.stderr
+    assert "Column 'order_id': a different value in every row" in trained.stderr
+    metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    assert (
+        metrics["model"]["balanced_accuracy"]
+        > 0.85
+        > 0.6
+        > metrics["baseline"]["balanced_accuracy"]
+    )
+    record = champion(project)
+    assert record["schema"]["excluded"] == {
+        "order_id": "identifier",
+        "note": "text",
+        "region": "constant",
+    }
+
+    run(["make", "predict", "INPUT=data/raw/new_orders.csv"], project)
+    predictions = read_rows(project / "data" / "processed" / "predictions.csv")
+    assert len(predictions) == 50
+    assert list(predictions[0]) == ["prediction", "probability_no", "probability_yes"]
+
+    bad = project / "data" / "raw" / "bad.csv"
+    lines = (project / "data" / "raw" / "new_orders.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    fields = lines[1].split(",")
+    fields[header.index("placed")] = "soon"
+    bad.write_text("\n".join([lines[0], ",".join(fields)]) + "\n", encoding="utf-8")
+    refused = run(
+        ["uv", "run", "--frozen", "my-ml-project", "predict", "--input", str(bad)],
+        project,
+        check=False,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "column 'placed': not a date or time in 1 row, e.g. 'soon' (row 1)" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -4,8 +4,9 @@ Pure functions on frames; reading and writing files is `storage.py`'s job.
 
 - `demo_table`: a dataset that ships with scikit-learn (wine for classification, diabetes for
   regression), so that everything works offline before a team brings its own table.
-- `describe_table`: which columns are features, and of which kind (numeric or categorical), inferred
-  from the training table; the result, a `TableSchema`, is saved with the model.
+- `describe_table`: which columns are features, and of which role (numeric, categorical, datetime, ...:
+  see `roles.py`), inferred from the training table; the result, a `TableSchema`, is saved with the
+  model.
 - `check_table`: validates a frame against a `TableSchema` with pandera, reporting every problem at once,
   one line each, naming the file and the column.
 - `split`: a seeded train/test split, stratified for classification, and `Split`, which rows it held
@@ -24,7 +25,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from .errors import DataValidationError
-from .features import FeatureKind, as_text, feature_kind
+from .features import FeatureKind, as_dates, as_text
+from .roles import ColumnRole, infer_roles
 
 if TYPE_CHECKING:
     from .config import DataConfig
@@ -48,6 +50,9 @@ class TableSchema:
     classes: tuple[Any, ...] = ()
     # Two classes: the one whose precision, recall and probability are reported (data.positive_class)
     positive_class: Any = None
+    # Columns of the training table the model leaves out, by role (identifier, constant, text, drop):
+    # a table to score may hold them
+    excluded: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def binary(self) -> bool:
@@ -61,6 +66,7 @@ class TableSchema:
             "features": dict(self.features),
             "classes": list(self.classes),
             "positive_class": self.positive_class,
+            "excluded": dict(self.excluded),
         }
 
     @classmethod
@@ -75,6 +81,7 @@ class TableSchema:
             features=dict(raw["features"]),
             classes=classes,
             positive_class=raw.get("positive_class", earlier),
+            excluded=dict(raw.get("excluded", {})),
         )
 
 
@@ -89,20 +96,39 @@ def demo_table(task: str) -> pd.DataFrame:
     return frame
 
 
-def describe_table(frame: pd.DataFrame, data: "DataConfig") -> TableSchema:
-    """The schema `data` declares for this table: features are the listed columns, or every column but
-    the target and the IDs, each numeric or categorical by its values. Call `check_table` next."""
+def column_roles(frame: pd.DataFrame, data: "DataConfig", *, source: str) -> list[ColumnRole]:
+    """The role of each candidate feature of a training table: the listed features, or every column
+    but the target and the IDs (`roles.py` says how; `data.columns` overrides it)."""
     if data.features is None:
-        roles = {data.target, *data.id_columns}
-        names = [column for column in frame.columns if column not in roles]
+        taken = {data.target, *data.id_columns}
+        names = [str(column) for column in frame.columns if column not in taken]
     else:
-        names = list(data.features)
-    kinds = {
-        str(name): feature_kind(frame[name]) if name in frame.columns else "numeric"
-        for name in names
-    }
+        names = [name for name in data.features if name in frame.columns]
+    return infer_roles(frame, names, data.columns, source=source)
+
+
+def describe_table(
+    frame: pd.DataFrame, data: "DataConfig", roles: list[ColumnRole] | None = None
+) -> TableSchema:
+    """The schema `data` declares for this table, with the `column_roles` of its columns: the columns
+    a role leaves out are recorded apart. Call `check_table` next."""
+    roles = column_roles(frame, data, source=str(data.path)) if roles is None else roles
+    known = {role.column: role for role in roles}
+    names = list(known) if data.features is None else list(data.features)
+    kinds: dict[str, FeatureKind] = {}
+    for name in names:
+        role = known.get(name)
+        if role is None:  # listed but absent: `check_table` names it
+            kinds[name] = "numeric"
+        elif role.used:
+            kinds[name] = role.role  # type: ignore[assignment]  # a used role is a feature kind
+    excluded = {role.column: role.role for role in roles if not role.used}
     return TableSchema(
-        target=data.target, task=data.task, id_columns=data.id_columns, features=kinds
+        target=data.target,
+        task=data.task,
+        id_columns=data.id_columns,
+        features=kinds,
+        excluded=excluded,
     )
 
 
@@ -135,11 +161,17 @@ def check_table(
         error=f"values infinite or beyond ±{MAX_MAGNITUDE:g}",
     )
     not_empty = pa.Check(lambda values: values.notna().any(), error="no values at all")
+    dates = pa.Check(
+        lambda values: as_dates(values).notna() | values.isna(), error="not a date or time"
+    )
     columns = {name: pa.Column(nullable=True) for name in schema.id_columns}
+    columns |= {name: pa.Column(nullable=True, required=False) for name in schema.excluded}
     for name, kind in schema.features.items():
         checks = [not_empty] if labelled else []
         if kind == "numeric":
             columns[name] = pa.Column(float, coerce=True, nullable=True, checks=[finite, *checks])
+        elif kind == "datetime":
+            columns[name] = pa.Column(nullable=True, checks=[dates, *checks])
         else:
             columns[name] = pa.Column(nullable=True, checks=checks)
     if labelled and schema.task == "regression":
@@ -208,6 +240,7 @@ def with_classes(
         features=schema.features,
         classes=classes,
         positive_class=chosen,
+        excluded=schema.excluded,
     )
 
 
@@ -349,23 +382,26 @@ def held_out_rows(
 
 def row_hashes(frame: pd.DataFrame, schema: TableSchema) -> npt.NDArray[np.uint64]:
     """A 64-bit hash of each row's features and target, of their values rather than their types:
-    numbers as floats, anything else as text, so a table saved again, or in another format, keeps
-    its hashes."""
-    numeric = {name for name, kind in schema.features.items() if kind == "numeric"}
-    if schema.task == "regression":
-        numeric.add(schema.target)
+    numbers as floats, dates in UTC, anything else as text, so a table saved again, or in another
+    format, keeps its hashes."""
+    kinds = dict(schema.features)
+    kinds[schema.target] = "numeric" if schema.task == "regression" else "categorical"
     canonical = pd.DataFrame(
-        {
-            name: (
-                pd.to_numeric(frame[name], errors="coerce").astype("float64")
-                if name in numeric
-                else as_text(frame[[name]])[:, 0]
-            )
-            for name in [*sorted(schema.features), schema.target]  # in one order, however saved
+        {  # in one order, however saved
+            name: _canonical(frame[name], kinds[name])
+            for name in [*sorted(schema.features), schema.target]
         }
     )
     hashes = pd.util.hash_pandas_object(canonical, index=False)
     return np.asarray(hashes, dtype=np.uint64)
+
+
+def _canonical(values: pd.Series, kind: str) -> Any:
+    if kind == "numeric":
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    if kind == "datetime":
+        values = as_dates(values)
+    return as_text(values.to_frame())[:, 0]
 
 
 def digest(hashes: npt.NDArray[np.uint64]) -> str:
@@ -416,7 +452,8 @@ def _report(failures: pd.DataFrame, schema: TableSchema, source: str) -> str:
         elif check == "no values at all":
             problem = "has no values at all: fill it, or list data.features without it"
         else:
-            problem = f"{check} in {_rows(count)}{where}"
+            examples = ", ".join(repr(value) for value in group["failure_case"][:_SHOWN])
+            problem = f"{check} in {_rows(count)}, e.g. {examples}{where}"
         lines.append(f"column '{column}'{role}: {problem}")
     return "\n".join(f"{source}: {line}" for line in lines)
 

@@ -22,6 +22,7 @@ from .data import (
     Split,
     TableSchema,
     check_table,
+    column_roles,
     demo_table,
     describe_table,
     held_out_rows,
@@ -59,6 +60,7 @@ from .registry import (
     run_metadata,
 )
 from .registry import promote as record_champion
+from .roles import ColumnRole, summary
 from .storage import (
     CHUNK_ROWS,
     copy_file,
@@ -83,6 +85,9 @@ from .train import fit, threshold_folds
 
 logger = logging.getLogger(__name__)
 
+COLUMNS = "columns.csv"  # each column's role, in a run's reports
+_HINTS = 4  # columns left out as identifiers or free text, named with the way to keep them
+
 
 def run_data(config: Config) -> Path:
     """Write the demo table of `data.task` (it ships with scikit-learn: no network) to data/raw/."""
@@ -106,13 +111,15 @@ class Prepared:
     test: pd.DataFrame
     split: Split
     tags: Mapping[str, Any]
+    roles: Sequence[ColumnRole] = ()
 
 
 def prepare(config: Config) -> Prepared:
     """Read the table `data:` names, check it and split it; nothing is written."""
     data = config.data
-    source = read_table(data.path, hint=_missing_table_hint(config))
-    schema = describe_table(source, data)
+    source = read_table(data.path, hint=_missing_table_hint(config), na_values=data.na_values)
+    roles = column_roles(source, data, source=str(data.path))
+    schema = describe_table(source, data, roles)
     table = check_table(source, schema, source=str(data.path))
     ensure_writable(config.outputs.runs_dir)  # before minutes of fitting, not after
     schema = with_classes(schema, table, data.positive_class)
@@ -129,14 +136,17 @@ def prepare(config: Config) -> Prepared:
             data.path,
         )
     logger.info(
-        "%s: %d rows, %d features (%s); %d to train, %d held out",
+        "%s: %d rows, %d features; %d to train, %d held out. Columns by role (data.columns "
+        "overrides them):\n  %s",
         data.path,
         len(table),
         len(schema.features),
-        _kind_counts(schema),
         len(train),
         len(test),
+        "\n  ".join(summary(roles)),
     )
+    for role in [role for role in roles if role.role in ("identifier", "text")][:_HINTS]:
+        logger.info("Column '%s': %s", role.column, role.why)
     if schema.binary and data.positive_class is None:
         rule = positive_rule(schema.classes)
         logger.info("Positive class: %r (%s; data.positive_class)", schema.positive_class, rule)
@@ -146,7 +156,7 @@ def prepare(config: Config) -> Prepared:
         "git_commit": git_commit(),
         "task": data.task,
     }
-    return Prepared(table, schema, train, test, held_out, tags)
+    return Prepared(table, schema, train, test, held_out, tags, roles)
 
 
 def train_run(
@@ -198,6 +208,9 @@ def train_run(
         reports = outputs.run_reports_dir / run.run_id
         reports_staging = outputs.run_reports_dir / f".{run.run_id}.partial"
         _write_reports(config, run.record(), models["model"], test, metrics, reports_staging)
+        write_table(
+            pd.DataFrame([role.to_json() for role in prepared.roles]), reports_staging / COLUMNS
+        )
         sha256 = {
             BASELINE: save_model(models["baseline"], staging / BASELINE),
             MODEL: save_model(models["model"], staging / MODEL),
@@ -364,7 +377,9 @@ def run_evaluate(config: Config) -> dict[str, Metrics]:
     champion = require_champion(config)
     schema, path = champion.schema, config.data.path
     table = check_table(
-        read_table(path, hint=_missing_table_hint(config)), schema, source=str(path)
+        read_table(path, hint=_missing_table_hint(config), na_values=config.data.na_values),
+        schema,
+        source=str(path),
     )
     rows, scored_on = _champion_rows(champion, table, path)
     logger.info(
@@ -389,6 +404,7 @@ def run_evaluate(config: Config) -> dict[str, Metrics]:
         config, identity, models["model"], rows, metrics, config.outputs.reports_dir
     )
     _remove_other_figures(config, written)
+    _show_columns(config, champion.run_id)
     logger.info("Wrote %s and the figures in %s", written[0], config.outputs.figures_dir)
     return metrics
 
@@ -419,7 +435,7 @@ def predict_chunks(
     logger.info(
         "Scoring %s with run %s, the champion of %s", path, champion.run_id[:8], champion.experiment
     )
-    for chunk in read_table_chunks(path, rows):
+    for chunk in read_table_chunks(path, rows, na_values=config.data.na_values):
         frame = check_table(
             chunk, schema, source=str(path), labelled=False, ignore_extra=ignore_extra
         )
@@ -569,10 +585,20 @@ def _show_reports(config: Config, run_id: str) -> None:
         return
     written = [outputs.metrics_file]
     copy_file(source / "metrics.json", outputs.metrics_file)
+    _show_columns(config, run_id)
     for figure in sorted((source / "figures").glob("*.png")):
         written.append(outputs.figures_dir / figure.name)
         copy_file(figure, written[-1])
     _remove_other_figures(config, written)
+
+
+def _show_columns(config: Config, run_id: str) -> None:
+    """The champion's column roles in reports/ (none for a run of an earlier version)."""
+    source = config.outputs.run_reports_dir / run_id / COLUMNS
+    if source.is_file():
+        copy_file(source, config.outputs.reports_dir / COLUMNS)
+    else:
+        remove_file(config.outputs.reports_dir / COLUMNS)
 
 
 def _remove_other_figures(config: Config, written: list[Path]) -> None:
@@ -588,11 +614,6 @@ def _missing_table_hint(config: Config) -> str:
     if config.data.path == demo:
         return "run `make data` to write the demo table there"
     return f"put your table there, or set data.path in the config (`make data` writes a demo to {demo})"
-
-
-def _kind_counts(schema: TableSchema) -> str:
-    kinds = list(schema.features.values())
-    return f"{kinds.count('numeric')} numeric, {kinds.count('categorical')} categorical"
 
 
 def _log_comparison(metrics: Mapping[str, Metrics], schema: TableSchema) -> None:

@@ -13,7 +13,7 @@ import math
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -73,20 +73,23 @@ def _reading(path: Path, kind: str) -> Iterator[None]:
         raise DataValidationError(f"{path}: not a readable {kind} file ({first_line})") from None
 
 
-def read_table(path: Path, *, hint: str = "") -> pd.DataFrame:
-    """A CSV or Parquet file as a frame; a missing or unreadable file is one clear error."""
+def read_table(path: Path, *, hint: str = "", na_values: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV or Parquet file as a frame, `na_values` (besides pandas' own) read as missing; a missing
+    or unreadable file is one clear error."""
     kind = _table_kind(path, hint)
     with _reading(path, kind):
         if kind == "Parquet":
-            return pd.read_parquet(path)
+            return _missing(pd.read_parquet(path), na_values)
         _refuse_repeated_columns(path)
-        return pd.read_csv(path)
+        return pd.read_csv(path, na_values=list(na_values))
 
 
 CHUNK_ROWS = 100_000
 
 
-def read_table_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+def read_table_chunks(
+    path: Path, rows: int = CHUNK_ROWS, *, na_values: Sequence[str] = ()
+) -> Iterator[pd.DataFrame]:
     """A CSV or Parquet file as frames of at most `rows` rows, in order, their index the row numbers
     of the whole file: memory stays bounded whatever the file's size. Errors as `read_table`'s."""
     kind = _table_kind(path)
@@ -96,14 +99,22 @@ def read_table_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFra
 
             start = 0
             for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-                frame = batch.to_pandas()
+                frame = _missing(batch.to_pandas(), na_values)
                 frame.index = pd.RangeIndex(start, start + len(frame))
                 start += len(frame)
                 yield frame
             return
         _refuse_repeated_columns(path)
-        with pd.read_csv(path, chunksize=rows) as reader:
+        with pd.read_csv(path, chunksize=rows, na_values=list(na_values)) as reader:
             yield from reader
+
+
+def _missing(frame: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFrame:
+    """A Parquet table's text values that mean missing, as missing (CSV's reader does this itself)."""
+    text = [name for name in frame.columns if pd.api.types.is_string_dtype(frame[name])]
+    if na_values and text:
+        frame[text] = frame[text].replace(list(na_values), np.nan)
+    return frame
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
