@@ -187,7 +187,7 @@ def importance_figure(model: Any, test: pd.DataFrame, schema: TableSchema, seed:
         chosen = np.random.default_rng(seed).choice(width, shuffles, replace=False)
         shuffled = features.iloc[:, np.sort(chosen)]
         others = features.drop(columns=shuffled.columns)
-        whole = FunctionTransformer(lambda rows: rows.join(others)[features.columns])
+        whole = FunctionTransformer(lambda sample: sample.join(others)[features.columns])
         scored = Pipeline([("others", whole), ("model", model)])
         title += f"\n{shuffles} of its {width} columns, sampled, on {rows} rows"
     result = permutation_importance(

@@ -277,9 +277,8 @@ def prune(
             else:
                 reports = outputs.run_reports_dir / run_id
                 freed += folder_size(folder) + (folder_size(reports) if reports.is_dir() else 0)
-                remove_folder(
-                    folder
-                )  # first: its reports without it are of no use, not the reverse
+                # The run's folder first: its reports without it are of no use, not the reverse.
+                remove_folder(folder)
                 remove_folder(reports)
                 run_ids.append(run_id)
                 folders.append(folder)
