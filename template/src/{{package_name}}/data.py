@@ -145,7 +145,8 @@ def check_table(
     ignore_extra: bool = False,
 ) -> pd.DataFrame:
     """`frame` with the schema's columns (IDs, features, then the target when `labelled`), numeric
-    features as floats. Every problem is reported at once, one line each; the first names `source`.
+    features as floats, dates as dates in UTC. Every problem is reported at once, one line each; the
+    first names `source`.
 
     Training tables (`labelled`) need a target in every row, and a value in every feature column.
     Tables to score may carry the target column (it is left out) and, with `ignore_extra`, other columns.
@@ -199,7 +200,13 @@ def check_table(
             "classification needs two or more (for a number to predict, set data.task: regression)"
         )
     order = [*schema.id_columns, *schema.features, *([schema.target] if labelled else [])]
-    return checked[order]
+    # Read as dates once, here: the hashes, the features and the reports take them as they are.
+    read = {
+        name: as_dates(checked[name])
+        for name, kind in schema.features.items()
+        if kind == "datetime"
+    }
+    return checked[order].assign(**read)
 
 
 def with_classes(
