@@ -167,9 +167,11 @@ def train_run(
     name: str | None = None,
     tags: Mapping[str, Any] | None = None,
     parent: str | None = None,
+    cores: int | None = None,
 ) -> Run:
-    """Fit the baseline and the model on the prepared split, report both on the held-out rows, keep
-    the run's files in its own folders and record the run everywhere runs are kept."""
+    """Fit the baseline and the model on the prepared split (on `cores` cores, None: all), report
+    both on the held-out rows, keep the run's files in its own folders and record the run everywhere
+    runs are kept."""
     outputs, schema, test = config.outputs, prepared.schema, prepared.test
     with TRACKER.start(config, config_file, name, parent) as started:
         models = fit(
@@ -178,6 +180,7 @@ def train_run(
             schema,
             seed=config.seed,
             threshold=config.decision.threshold,
+            cores=cores,
         )
         metrics = score_all(models, test, schema)
         _log_comparison(metrics, schema)

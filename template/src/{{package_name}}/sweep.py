@@ -32,6 +32,7 @@ from .pipeline import Prepared, prepare, train_run
 from .records import flatten
 from .storage import sqlite_file
 from .tracking import TRACKER
+from .train import available_cores
 
 if TYPE_CHECKING:
     from optuna.trial import Trial
@@ -56,6 +57,7 @@ class Plan:
     trials: int
     parent: str | None
     worker: int
+    cores: int  # its share of this machine's: the models of its trials fit on as many
 
 
 @dataclass(frozen=True)
@@ -113,13 +115,16 @@ def run_sweep(
     prepared = prepare(config)  # the table is checked before any worker starts
     metric, direction = objective(config, prepared.schema)
     workers = min(workers, trials)
+    cores = max(1, available_cores() // workers)
     logger.info(
-        "Sweep %r in %s: %d trials, %d worker%s, %s %s over %s",
+        "Sweep %r in %s: %d trials, %d worker%s of %d core%s, %s %s over %s",
         name,
         shown(url),
         trials,
         workers,
         "" if workers == 1 else "s",
+        cores,
+        "" if cores == 1 else "s",
         direction,
         metric,
         ", ".join(config.sweep.params),
@@ -127,7 +132,7 @@ def run_sweep(
     failed: list[str] = []
     with TRACKER.sweep(config, name) as parent:
         plans = [
-            Plan(config, config_file, name, url, metric, share, parent, worker)
+            Plan(config, config_file, name, url, metric, share, parent, worker, cores)
             for worker, share in enumerate(_shares(trials, workers))
         ]
         if workers == 1:
@@ -185,6 +190,7 @@ def work(plan: Plan, prepared: Prepared | None = None, study: Any = None) -> Non
             name=f"{plan.study}-{trial.number}",
             tags={"sweep": plan.study, "trial": trial.number},
             parent=plan.parent,
+            cores=plan.cores,
         )
         trial.set_user_attr("run_id", run.run_id)
         metrics = flatten(run.metrics)

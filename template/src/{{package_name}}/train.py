@@ -1,6 +1,9 @@
-"""Training stage: fit the baseline and the model on the training rows."""
+"""Training stage: fit the baseline and the model on the training rows, on the cores given."""
 
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -22,19 +25,45 @@ def fit(
     *,
     seed: int,
     threshold: float | str = DEFAULT_THRESHOLD,
+    cores: int | None = None,
 ) -> dict[str, Any]:
     """The fitted baseline and model, by name: {"baseline": ..., "model": ...}. A two-class model
-    says positive from `threshold` (see `models.with_threshold`)."""
+    says positive from `threshold` (see `models.with_threshold`). The fit uses `cores` cores (None:
+    all this process may use)."""
     features, target = train[list(schema.features)], train[schema.target]
     model = build_model(model_config, task=schema.task, feature_kinds=schema.features, seed=seed)
     if threshold != DEFAULT_THRESHOLD:
         folds = threshold_folds(threshold, schema, target)
         model = with_threshold(model, threshold, schema.positive_class, folds)
     models = {"baseline": build_baseline(schema.task), "model": model}
-    for name, estimator in models.items():
-        logger.info("Fitting the %s on %d rows", name, len(train))
-        estimator.fit(features, target)
+    with using_cores(cores or available_cores()):
+        for name, estimator in models.items():
+            logger.info("Fitting the %s on %d rows", name, len(train))
+            estimator.fit(features, target)
     return models
+
+
+def available_cores() -> int:
+    """The processor cores this process may use: its CPU affinity, which a container's or
+    `taskset`'s limit sets, else every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def using_cores(cores: int) -> Iterator[None]:
+    """Within the block, models fit on `cores` cores: the threads of OpenMP and BLAS (gradient
+    boosting, linear models, PyTorch) through threadpoolctl, and joblib's (a forest's trees, fitted
+    with `n_jobs=None`) through its parallel_config. `sweep --workers K` gives each worker its
+    share, so that K workers do not run K times as many threads as there are cores."""
+    from joblib import parallel_config
+    from threadpoolctl import threadpool_limits
+
+    # The threading backend: joblib keeps a context's n_jobs only for the backend it names, and a
+    # forest asks for threads.
+    with threadpool_limits(limits=cores), parallel_config(backend="threading", n_jobs=cores):
+        yield
 
 
 def threshold_folds(threshold: float | str, schema: TableSchema, target: pd.Series) -> int:
