@@ -48,7 +48,8 @@ def score(model: Any, test: pd.DataFrame, schema: TableSchema) -> Metrics:
     from sklearn import metrics
 
     actual = test[schema.target]
-    predicted = model.predict(test[list(schema.features)])
+    features = test[list(schema.features)]
+    predicted = model.predict(features)
     if schema.task == "regression":
         return {
             "rmse": float(metrics.root_mean_squared_error(actual, predicted)),
@@ -65,17 +66,17 @@ def score(model: Any, test: pd.DataFrame, schema: TableSchema) -> Metrics:
         result["precision"] = float(metrics.precision_score(actual, predicted, **positive))
         result["recall"] = float(metrics.recall_score(actual, predicted, **positive))
         result["f1"] = float(metrics.f1_score(actual, predicted, **positive))
-    auc = _roc_auc(model, test, schema)
+    if not hasattr(model, "predict_proba"):
+        return result
+    probabilities = model.predict_proba(features)
+    auc = _roc_auc(list(getattr(model, "classes_", [])), actual, probabilities, schema)
     if auc is not None:
         result["roc_auc"] = auc
-    if (
-        schema.binary
-        and hasattr(model, "predict_proba")
-        and (actual == schema.positive_class).any()
-    ):
+    if schema.binary and (actual == schema.positive_class).any():
+        column = list(model.classes_).index(schema.positive_class)
         result["average_precision"] = float(
             metrics.average_precision_score(
-                actual == schema.positive_class, positive_probability(model, test, schema)
+                actual == schema.positive_class, probabilities[:, column]
             )
         )
     return result
@@ -155,61 +156,95 @@ def figures(
 # Permutation importance predicts a sample of rows again for each column shuffled, each repeat: in all,
 # at most IMPORTANCE_VALUES values (rows x columns), whatever the table's size. Up to 2,000 rows and 5
 # repeats; a wide table gets one repeat of a seeded sample of its columns (20 or more), on fewer rows.
+# The shuffled copies are predicted together, IMPORTANCE_BATCH values at a time: a prediction has a
+# fixed cost (the pipeline's checks and steps) that one call per column and repeat pays 100 times.
 IMPORTANCE_ROWS = 2_000
 IMPORTANCE_VALUES = 40_000_000
+IMPORTANCE_BATCH = 2_000_000
 MIN_SHUFFLED = 20
 
 
 def importance_figure(model: Any, test: pd.DataFrame, schema: TableSchema, seed: int) -> Figure:
     """How much the primary metric drops when one feature column is shuffled (the 20 that matter
     most, at a bounded cost: see IMPORTANCE_VALUES)."""
-    from sklearn.inspection import permutation_importance
-    from sklearn.metrics import average_precision_score, make_scorer
-
-    primary = primary_metric(schema)
-    scoring: Any = primary
-    if primary == BINARY_PRIMARY_METRIC:  # of the positive class, whatever its label
-        scoring = make_scorer(
-            average_precision_score,
-            response_method="predict_proba",
-            pos_label=schema.positive_class,
-        )
     features = test[list(schema.features)]
     title = "Permutation importance (held-out rows)"
     width = features.shape[1]
     rows = min(len(features), IMPORTANCE_ROWS, IMPORTANCE_VALUES // (MIN_SHUFFLED * width))
     shuffles = max(MIN_SHUFFLED, IMPORTANCE_VALUES // (max(rows, 1) * width))
-    scored, shuffled = model, features
-    if width > shuffles:  # a sample of the columns, the model given the others as they are
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import FunctionTransformer
-
-        chosen = np.random.default_rng(seed).choice(width, shuffles, replace=False)
-        shuffled = features.iloc[:, np.sort(chosen)]
-        others = features.drop(columns=shuffled.columns)
-        whole = FunctionTransformer(lambda sample: sample.join(others)[features.columns])
-        scored = Pipeline([("others", whole), ("model", model)])
+    rng = np.random.default_rng(seed)
+    columns = list(features.columns)
+    if width > shuffles:  # a seeded sample of the columns, the others left as they are
+        columns = [columns[index] for index in np.sort(rng.choice(width, shuffles, replace=False))]
         title += f"\n{shuffles} of its {width} columns, sampled, on {rows} rows"
-    result = permutation_importance(
-        scored,
-        shuffled,
-        test[schema.target],
-        scoring=scoring,
-        n_repeats=max(1, min(5, shuffles // shuffled.shape[1])),
-        random_state=seed,
-        max_samples=max(rows, 1),
+    sample = np.sort(rng.choice(len(features), rows, replace=False))
+    drops = permutation_drops(
+        model,
+        features.iloc[sample].reset_index(drop=True),
+        test[schema.target].iloc[sample].reset_index(drop=True),
+        schema,
+        columns,
+        repeats=max(1, min(5, shuffles // len(columns))),
+        rng=rng,
     )
-    order = np.argsort(result.importances_mean)[-20:]
+    order = np.argsort(drops.mean(axis=1))[-20:]
     figure, axes = _figure(height=max(3.0, 0.3 * len(order) + 1.0))
-    axes.boxplot(
-        result.importances[order].T,
-        orientation="horizontal",
-        tick_labels=shuffled.columns[order].tolist(),
-    )
+    axes.boxplot(drops[order].T, orientation="horizontal", tick_labels=[columns[i] for i in order])
     axes.axvline(0.0, color="grey", linestyle="--", linewidth=1)
-    axes.set_xlabel(f"drop in {primary} when the column is shuffled")
+    axes.set_xlabel(f"drop in {primary_metric(schema)} when the column is shuffled")
     axes.set_title(title)
     return figure
+
+
+def permutation_drops(
+    model: Any,
+    rows: pd.DataFrame,
+    actual: pd.Series,
+    schema: TableSchema,
+    columns: Sequence[str],
+    *,
+    repeats: int,
+    rng: np.random.Generator,
+) -> npt.NDArray[np.float64]:
+    """For each of `columns`, `repeats` times: the primary metric on `rows` as they are, minus the
+    metric with that column's values shuffled among the rows (an array of columns x repeats)."""
+    reference = primary_score(actual, primary_outputs(model, rows, schema), schema)
+    positions = rows.columns.get_indexer(pd.Index(columns))
+    shuffles = [int(position) for position in positions for _ in range(repeats)]
+    count, per_batch = len(rows), max(1, IMPORTANCE_BATCH // max(rows.size, 1))
+    drops = np.empty(len(shuffles))
+    for start in range(0, len(shuffles), per_batch):
+        batch = shuffles[start : start + per_batch]
+        copies = pd.concat([rows] * len(batch), ignore_index=True)
+        for index, position in enumerate(batch):  # in copy `index`, one column shuffled
+            order = rng.permutation(count)
+            shuffled = rows.iloc[order, position].array  # its type kept: dates with a time zone
+            copies.iloc[index * count : (index + 1) * count, position] = shuffled
+        outputs = primary_outputs(model, copies, schema)
+        for index, block in enumerate(np.split(outputs, len(batch))):
+            drops[start + index] = reference - primary_score(actual, block, schema)
+    return drops.reshape(len(columns), repeats)
+
+
+def primary_outputs(model: Any, frame: pd.DataFrame, schema: TableSchema) -> npt.NDArray[Any]:
+    """What the primary metric scores: for two classes the probability of the positive class
+    (average precision), else the predictions."""
+    if primary_metric(schema) == BINARY_PRIMARY_METRIC:
+        return positive_probability(model, frame, schema)
+    return np.asarray(model.predict(frame[list(schema.features)]))
+
+
+def primary_score(actual: pd.Series, outputs: npt.NDArray[Any], schema: TableSchema) -> float:
+    """The primary metric of `primary_outputs` against the actual values."""
+    from sklearn import metrics
+
+    primary = primary_metric(schema)
+    if primary == BINARY_PRIMARY_METRIC:
+        positive = np.asarray(actual == schema.positive_class)
+        return float(metrics.average_precision_score(positive, outputs))
+    if primary == "r2":
+        return float(metrics.r2_score(actual, outputs))
+    return float(metrics.balanced_accuracy_score(actual, outputs))
 
 
 def comparison_figure(records: Sequence[Mapping[str, Any]]) -> Figure:
@@ -242,19 +277,19 @@ def comparison_figure(records: Sequence[Mapping[str, Any]]) -> Figure:
     return figure
 
 
-def _roc_auc(model: Any, test: pd.DataFrame, schema: TableSchema) -> float | None:
-    """ROC AUC (one-vs-rest for several classes), or None without probabilities or without every class
-    among the held-out rows."""
+def _roc_auc(
+    classes: list[Any], actual: pd.Series, probabilities: npt.NDArray[Any], schema: TableSchema
+) -> float | None:
+    """ROC AUC (one-vs-rest for several classes) of a model's probabilities of its `classes`, or
+    None without every class among the held-out rows."""
     from sklearn.metrics import roc_auc_score
 
-    classes = list(getattr(model, "classes_", []))
-    actual = test[schema.target]
-    if not hasattr(model, "predict_proba") or set(actual) != set(classes) or len(classes) < 2:
+    if set(actual) != set(classes) or len(classes) < 2:
         return None
     if schema.binary:
         positive = actual == schema.positive_class
-        return float(roc_auc_score(positive, positive_probability(model, test, schema)))
-    probabilities = model.predict_proba(test[list(schema.features)])
+        column = classes.index(schema.positive_class)
+        return float(roc_auc_score(positive, probabilities[:, column]))
     return float(roc_auc_score(actual, probabilities, multi_class="ovr", labels=classes))
 
 
