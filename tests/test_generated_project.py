@@ -87,6 +87,37 @@ def search_through_mlflow_ui(project: Path, query: str) -> list[Any]:
         server.wait(timeout=30)
 
 
+def served_predictions(project: Path, rows: list[dict[str, Any]], env: dict[str, str]) -> Any:
+    """Start `make serve` on a free port, POST the rows as JSON once it is ready, stop it."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "serve", f"PORT={port}"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+    try:
+        for _ in range(120):  # up to a minute for the server to start
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/predict",
+                    data=json.dumps(rows).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with opener.open(request, timeout=10) as response:
+                    return json.load(response)
+            except OSError:
+                assert server.poll() is None, "make serve exited"
+                time.sleep(0.5)
+        raise AssertionError("make serve did not answer within a minute")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
 def assert_shipped_model_settings_are_the_defaults(
     project: Path, package: str, env: dict[str, str] | None = None
 ) -> None:
@@ -321,6 +352,16 @@ def test_each_covering_answer_set_is_green_trains_tracks_and_predicts(
     assert metadata["schema"]["task"] == full["task"]
     records = (project / "reports" / "runs.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(record) for record in records] == [metadata]
+    # The README's `make serve`, asked for three rows: the champion's predictions, as predict's.
+    predictions = read_rows(project / "data" / "processed" / "predictions.csv")
+    rows = read_rows(project / "data" / "raw" / f"{dataset}.csv")[:3]
+    for row in rows:
+        del row["target"]
+    numbers: list[dict[str, Any]] = [{k: float(v) for k, v in row.items()} for row in rows]
+    answer = served_predictions(project, numbers, env)
+    assert answer["run_id"] == metadata["run_id"]
+    served = [float(row["prediction"]) for row in answer["predictions"]]
+    assert served == pytest.approx([float(row["prediction"]) for row in predictions[:3]])
     assert_shipped_model_settings_are_the_defaults(project, full["package_name"], env)
     assert_runs_filter_sort_and_promote(project, full["package_name"], full["ml_framework"], env)
     assert (project / "mlruns.db").is_file() == (full["experiment_tracking"] == "mlflow")
