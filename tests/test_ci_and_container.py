@@ -2,9 +2,13 @@
 schema validation and zizmor for workflows, their run steps executed here, hadolint for the Dockerfile,
 and a real image build and run where a container engine works."""
 
+import json
 import os
 import re
+import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +276,9 @@ def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path)
         assert "the champion of my-ml-project-wine" in scored.stderr
         assert all(" INFO " in line for line in scored.stderr.splitlines()), scored.stderr
 
+        # The image serves: `serve` in a container, asked for a row through the published port.
+        assert_the_image_serves(engine, tag, project, env)
+
         # Dependabot's docker update moves the Python base image to a newer minor version and nothing
         # else (.python-version stays): the image must still build and run.
         dockerfile = project / "Dockerfile"
@@ -287,3 +294,51 @@ def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path)
             assert "predict" in run([engine, "run", "--rm", tag, "--help"], project, env).stdout
     finally:
         subprocess.run([engine, "rmi", "--force", tag], capture_output=True, check=False)
+
+
+def assert_the_image_serves(engine: str, tag: str, project: Path, env: dict[str, str]) -> None:
+    """`serve --host 0.0.0.0` in a container, the champion mounted read-only, port 8000 published on
+    a free loopback port: /ready names the champion and /predict answers a row."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    name = f"copier-ml-template-serve-{os.getpid()}"
+    run(
+        [
+            *(engine, "run", "--detach", "--rm", "--name", name),
+            *("-p", f"127.0.0.1:{port}:8000"),
+            *("-v", f"{project / 'configs'}:/app/configs:ro"),
+            *("-v", f"{project / 'models'}:/app/models:ro"),
+            *(tag, "serve", "--host", "0.0.0.0"),  # noqa: S104  # inside the container
+        ],
+        project,
+        env,
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+    header, first = (project / "data" / "raw" / "wine.csv").read_text("utf-8").splitlines()[:2]
+    row = {
+        key: float(value) for key, value in zip(header.split(","), first.split(","), strict=True)
+    }
+    del row["target"]
+    try:
+        for _ in range(120):  # up to a minute for the server to start
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/ready", timeout=5) as response:
+                    ready = json.load(response)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            logs = subprocess.run([engine, "logs", name], capture_output=True, text=True)
+            raise AssertionError(f"serve did not get ready in the container: {logs.stderr}")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict",
+            data=json.dumps([row]).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with opener.open(request, timeout=10) as response:
+            answer = json.load(response)
+    finally:
+        subprocess.run([engine, "rm", "--force", name], capture_output=True, check=False)
+    assert answer["run_id"] == ready["run_id"]
+    assert len(answer["predictions"]) == 1

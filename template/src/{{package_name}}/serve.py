@@ -167,12 +167,14 @@ def create_app(config: Config, limits: Limits = Limits()) -> "FastAPI":
         served = watcher.current()
         if served is None:
             return JSONResponse({"detail": watcher.problem}, status_code=503)
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > limits.bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.bytes:
             return _too_large(f"{declared} bytes", f"{limits.bytes} bytes")
-        body = await request.body()
-        if len(body) > limits.bytes:
-            return _too_large(f"{len(body)} bytes", f"{limits.bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():  # never more than the limit in memory
+            body += chunk
+            if len(body) > limits.bytes:
+                return _too_large(f"more than {limits.bytes} bytes", f"{limits.bytes} bytes")
         kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
         try:
             frame = _rows(body, kind, config)
@@ -201,7 +203,7 @@ PREDICT_BODY: dict[str, Any] = {
 }
 
 
-def _rows(body: bytes, kind: str, config: Config) -> pd.DataFrame:
+def _rows(body: bytearray, kind: str, config: Config) -> pd.DataFrame:
     """The request's rows as a table: a JSON list of objects, or CSV with a header."""
     if kind == "text/csv":
         try:
