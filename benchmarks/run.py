@@ -1,6 +1,6 @@
 """How fast is the whole experience? Prints one figure a line, each the median of several runs.
 
-    uv run python -m benchmarks.run [--runs N] [--cold] [--suite] [--image] [--team] [--tables]
+    uv run python -m benchmarks.run [--runs N] [--cold] [--suite] [--image] [--team] [--tables] [--serve]
 
 Not a test: machines here are shared and noisy, so figures are printed to be compared over time, never
 asserted. The output format is described in README.md ("Benchmark").
@@ -622,6 +622,139 @@ def bench_tables(project: Path, runs: int) -> None:
     )
 
 
+# The in-process reference of `serve`: the champion's model.predict of one row, median of 200 calls, ms.
+PREDICT_ONE_ROW = """
+import statistics, sys, time
+import joblib, pandas as pd
+model = joblib.load(sys.argv[1])
+row = pd.read_csv(sys.argv[2]).drop(columns="target").head(1)
+model.predict(row)
+seconds = []
+for _ in range(200):
+    start = time.perf_counter()
+    model.predict(row)
+    seconds.append(time.perf_counter() - start)
+print(statistics.median(seconds) * 1000)
+"""
+
+
+def drive(
+    port: int, body: bytes, requests: int, concurrency: int
+) -> tuple[list[float], int, float]:
+    """`requests` POSTs of `body` to /predict, `concurrency` at a time, each client on a kept-alive
+    connection: the latencies (ms) of the answered ones, the number of failures, the wall time."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    def client(count: int) -> tuple[list[float], int]:
+        latencies, failures = [], 0
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Content-Type": "application/json"}
+        for _ in range(count):
+            start = time.perf_counter()
+            try:
+                connection.request("POST", "/predict", body=body, headers=headers)
+                answer = connection.getresponse()
+                answer.read()
+                ok = answer.status == 200
+            except OSError:
+                connection.close()
+                ok = False
+            latencies.append((time.perf_counter() - start) * 1000)
+            failures += not ok
+        connection.close()
+        return latencies, failures
+
+    shares = [requests // concurrency + (i < requests % concurrency) for i in range(concurrency)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        done = list(pool.map(client, shares))
+    wall = time.perf_counter() - start
+    return [ms for latencies, _ in done for ms in latencies], sum(f for _, f in done), wall
+
+
+def bench_serve(project: Path, requests: int = 2_000, concurrency: int = 16) -> None:
+    """`serve` under load on loopback: single rows and 100-row batches, 1 and 2 workers; the p50 of
+    a single row beside the champion's own model.predict of one row, in process."""
+    env = project_env()
+    if not (project / "models" / "champions").is_dir():
+        sh(["make", "data", "train"], project, env)
+    (record,) = (project / "models" / "champions").glob("*.json")
+    champion = json.loads(record.read_text(encoding="utf-8"))
+    model = project / "models" / "runs" / champion["run_id"] / "model.joblib"
+    table = project / "data" / "raw" / "wine.csv"
+    python = str(project / ".venv" / "bin" / "python")
+    alone = float(sh([python, "-c", PREDICT_ONE_ROW, str(model), str(table)], project, env))
+    rows = json.loads(
+        sh([python, "-c", ROWS_AS_JSON, str(table)], project, env)
+    )  # the table's rows, as JSON objects without the target
+    bodies = {1: json.dumps(rows[:1]).encode(), 100: json.dumps(rows[:100]).encode()}
+    cli = str(project / ".venv" / "bin" / "my-ml-project")
+    for workers in (1, 2):
+        port = free_port()
+        server = subprocess.Popen(
+            [cli, "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=project,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_ready(port, server)
+            for size, body in bodies.items():
+                drive(port, body, 100, concurrency)  # warm: each worker's first requests
+                latencies, failures, wall = drive(port, body, requests, concurrency)
+                p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+                rate = requests / wall
+                name = f"serve_{size}_row{'s' if size > 1 else ''}_{workers}w"
+                note = f"{rate:.0f} requests/s, p99 {p99:.1f} ms, {failures} failed"
+                if size == 1:
+                    note += f"; model.predict of a row in process {alone:.1f} ms"
+                    goal = round(10 + alone, 1) if workers == 1 else None
+                    report(name + "_p50", p50, "ms", note, goal=goal)
+                    if workers == 1:
+                        goal = round(5 * p50, 1)
+                        report(name + "_p99", p99, "ms", f"{failures} failed", goal=goal)
+                else:
+                    report(name + "_p50", p50, "ms", note)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+ROWS_AS_JSON = """
+import sys
+import pandas as pd
+print(pd.read_csv(sys.argv[1]).drop(columns="target").to_json(orient="records"))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_ready(port: int, server: "subprocess.Popen[bytes]") -> None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for _ in range(300):  # up to a minute
+        try:
+            with opener.open(f"http://127.0.0.1:{port}/ready", timeout=2):
+                return
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit("serve stopped before it was ready") from None
+            time.sleep(0.2)
+    raise SystemExit("serve was not ready within a minute")
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share / 100))]
+
+
 # One process logs `runs` + 1 training runs (the first warms up imports and the store) and prints the
 # seconds that logging each of the others to MLflow took (params, metrics, dataset, model, artifacts).
 LOG_RUNS = """
@@ -704,6 +837,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tables", action="store_true", help="train and predict on tables of 10^5 to 10^6 rows"
     )
+    parser.add_argument(
+        "--serve", action="store_true", help="serve under load: 2,000 requests, 16 at a time"
+    )
     args = parser.parse_args(argv)
     print(HEADER)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -721,6 +857,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_update(work, args.runs)
         if args.tables:
             bench_tables(project, args.runs)
+        if args.serve:
+            bench_serve(project)
         if args.team:
             bench_team(project, args.runs)
         if args.image:

@@ -118,11 +118,19 @@ def test_the_team_server_compose_file_is_valid_and_keeps_secrets_out(
     run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project)
     compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert set(services) == ({"postgres", "mlflow"} if tracking == "mlflow" else {"postgres"})
+    servers = {"postgres", "mlflow"} if tracking == "mlflow" else {"postgres"}
+    assert set(services) == servers | {"model"}
     for name, service in services.items():
         assert service["healthcheck"]["test"], name
-        named = [volume.split(":")[0] for volume in service.get("volumes", [])]
-        assert any(volume in compose["volumes"] for volume in named), name
+        if name in servers:
+            named = [volume.split(":")[0] for volume in service.get("volumes", [])]
+            assert any(volume in compose["volumes"] for volume in named), name
+    # The champion's server: only when asked for (a profile), the project's own files read-only.
+    model = services["model"]
+    assert model["profiles"] == ["model"]
+    assert model["command"][0] == "serve"
+    assert all(volume.endswith(":ro") for volume in model["volumes"])
+    assert "/ready" in model["healthcheck"]["test"][-1]
     password = services["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert password.startswith("${POSTGRES_PASSWORD:?"), password
     if tracking == "mlflow":
