@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -24,6 +23,7 @@ from tests.helpers import (
     TEMPLATE,
     container_engine,
     copy_template_tree,
+    free_port,
     git_identity,
     git_init,
     project_env,
@@ -282,9 +282,7 @@ def bench_experiments(project: Path, runs: int, reference: float) -> None:
     report("runs_filter_200", seconds, reference=reference, note="200 runs in the MLflow store")
 
     def first_answer(i: int) -> Callable[[], object]:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         url = f"http://127.0.0.1:{port}/"
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -728,13 +726,6 @@ import sys
 import pandas as pd
 print(pd.read_csv(sys.argv[1]).drop(columns="target").to_json(orient="records"))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_ready(port: int, server: "subprocess.Popen[bytes]") -> None:

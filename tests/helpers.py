@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
@@ -355,3 +356,11 @@ def update(
         unsafe=False,
         **options,
     )
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface (for a server a test or benchmark starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

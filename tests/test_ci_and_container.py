@@ -5,7 +5,6 @@ and a real image build and run where a container engine works."""
 import json
 import os
 import re
-import socket
 import subprocess
 import time
 import urllib.request
@@ -15,7 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
-from .helpers import TEMPLATE, container_engine, git_identity, git_init, project_env, render, run
+from .helpers import (
+    TEMPLATE,
+    container_engine,
+    free_port,
+    git_identity,
+    git_init,
+    project_env,
+    render,
+    run,
+)
 
 
 def workflows(project: Path) -> list[Path]:
@@ -307,9 +315,7 @@ def test_the_image_builds_runs_as_non_root_and_scores_the_sample(tmp_path: Path)
 def assert_the_image_serves(engine: str, tag: str, project: Path, env: dict[str, str]) -> None:
     """`serve --host 0.0.0.0` in a container, the champion mounted read-only, port 8000 published on
     a free loopback port: /ready names the champion and /predict answers a row."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     name = f"copier-ml-template-serve-{os.getpid()}"
     run(
         [

@@ -6,7 +6,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -22,6 +21,7 @@ from .helpers import (
     PRIMARY_METRIC,
     assert_answers_reached_output,
     effective,
+    free_port,
     git_init,
     local_torch_index,
     project_env,
@@ -46,13 +46,6 @@ def readme_commands(project: Path, heading: str) -> list[list[str]]:
             if command:
                 commands.append(command.split())
     return commands
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def search_through_mlflow_ui(project: Path, query: str) -> list[Any]:
