@@ -223,13 +223,14 @@ def _plain_numbers(frame: pd.DataFrame, schema: TableSchema, labelled: bool) -> 
     beyond MAX_MAGNITUDE, and (to train on) not all missing. They are checked a block of columns at
     a time here; pandera checks the others, column by column (seconds on thousands of columns),
     and words any problem."""
+    types = frame.dtypes  # once: a column looked up by name costs more than its check, on few rows
     numbers = [
         name
         for name, kind in schema.features.items()
         if kind == "numeric"
-        and name in frame
-        and pd.api.types.is_numeric_dtype(frame[name])
-        and not pd.api.types.is_bool_dtype(frame[name])
+        and name in types
+        and pd.api.types.is_numeric_dtype(types[name])
+        and not pd.api.types.is_bool_dtype(types[name])
     ]
     plain = []
     for start in range(0, len(numbers), PLAIN_BLOCK):

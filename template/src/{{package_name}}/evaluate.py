@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .data import TableSchema
+from .predict import outputs
 
 Metrics = dict[str, float]
 
@@ -48,8 +49,7 @@ def score(model: Any, test: pd.DataFrame, schema: TableSchema) -> Metrics:
     from sklearn import metrics
 
     actual = test[schema.target]
-    features = test[list(schema.features)]
-    predicted = model.predict(features)
+    predicted, probabilities = outputs(model, test[list(schema.features)], schema)
     if schema.task == "regression":
         return {
             "rmse": float(metrics.root_mean_squared_error(actual, predicted)),
@@ -66,9 +66,8 @@ def score(model: Any, test: pd.DataFrame, schema: TableSchema) -> Metrics:
         result["precision"] = float(metrics.precision_score(actual, predicted, **positive))
         result["recall"] = float(metrics.recall_score(actual, predicted, **positive))
         result["f1"] = float(metrics.f1_score(actual, predicted, **positive))
-    if not hasattr(model, "predict_proba"):
+    if probabilities is None:
         return result
-    probabilities = model.predict_proba(features)
     auc = _roc_auc(list(getattr(model, "classes_", [])), actual, probabilities, schema)
     if auc is not None:
         result["roc_auc"] = auc
@@ -116,16 +115,17 @@ def figures(
         RocCurveDisplay,
     )
 
-    features, actual = test[list(schema.features)], test[schema.target]
-    predicted = model.predict(features)
+    actual = test[schema.target]
+    predicted, probabilities = outputs(model, test[list(schema.features)], schema)
     drawn: dict[str, Figure] = {}
     if schema.task == "classification":
         figure, axes = _figure()
         ConfusionMatrixDisplay.from_predictions(actual, predicted, ax=axes, colorbar=False)
         axes.set_title("Confusion matrix (held-out rows)")
         drawn["confusion_matrix"] = figure
-        if schema.binary and hasattr(model, "predict_proba"):
-            positive, label = positive_probability(model, test, schema), schema.positive_class
+        if schema.binary and probabilities is not None:
+            label = schema.positive_class
+            positive = probabilities[:, list(model.classes_).index(label)]
             figure, axes = _figure()
             RocCurveDisplay.from_predictions(
                 actual, positive, pos_label=label, name="model", ax=axes
@@ -231,7 +231,7 @@ def primary_outputs(model: Any, frame: pd.DataFrame, schema: TableSchema) -> npt
     (average precision), else the predictions."""
     if primary_metric(schema) == BINARY_PRIMARY_METRIC:
         return positive_probability(model, frame, schema)
-    return np.asarray(model.predict(frame[list(schema.features)]))
+    return outputs(model, frame[list(schema.features)], schema)[0]
 
 
 def primary_score(actual: pd.Series, outputs: npt.NDArray[Any], schema: TableSchema) -> float:
