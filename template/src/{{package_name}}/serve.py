@@ -8,25 +8,29 @@
     GET  /docs      the OpenAPI documentation (/openapi.json)
 
 Rows are checked as `predict` checks a table: a problem is a 422 naming the row and the column, a
-request over the limits (rows, bytes) a 413. A new champion is served without a restart: the champion
-record is looked at, at most once a second, and the new model is loaded and its SHA-256 checked before
-it replaces the old one, which answers meanwhile; a model that fails its check is never served.
+request over the limits (rows, bytes) a 413. A new champion is served without a restart: a thread
+looks at the champion record once a second, and loads the new model and checks its SHA-256 before it
+replaces the old one, which answers meanwhile; a model that fails its check is never served.
 
 FastAPI rather than bare Starlette: the OpenAPI documentation and the request handling come with it,
 on the pydantic the config already uses.
 """
 
+import asyncio
 import io
 import json
 import logging
 import os
+import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .config import Config, load_config
 from .data import check_table
@@ -63,26 +67,27 @@ class Served:
 
 
 class ChampionWatcher:
-    """The model being served: the champion's, replaced when the champion record changes."""
+    """The model being served: the champion's, replaced when the champion record changes. A thread
+    of its own looks at the record and loads a new model, so that requests never wait for a load."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.served: Served | None = None
         self.problem: str | None = "not loaded yet"
         self._seen: tuple[int, int] | None = None
-        self._checked = -CHECK_EVERY
-        self._lock = threading.Lock()
 
-    def current(self) -> Served | None:
-        """The model to answer with, after a look at the champion record when one is due."""
-        now = time.monotonic()
-        if now - self._checked >= CHECK_EVERY and self._lock.acquire(blocking=False):
-            try:  # one request looks (and loads); the others answer with the model they find
-                self._checked = now
+    def start(self) -> None:
+        """Load the champion now (so that /ready can say so at once), then keep looking."""
+        self._refresh()
+        threading.Thread(target=self._watch, name="champion-watcher", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(CHECK_EVERY)
+            try:
                 self._refresh()
-            finally:
-                self._lock.release()
-        return self.served
+            except Exception as exc:  # the watcher outlives any one bad look
+                logger.error("Champion record not read: %s: %s", type(exc).__name__, exc)
 
     def _refresh(self) -> None:
         record = champion_file(self.config.outputs, self.config.experiment)
@@ -112,13 +117,15 @@ class ChampionWatcher:
 def create_app(config: Config, limits: Limits = Limits()) -> "FastAPI":
     """The HTTP application serving the champion of the config's experiment."""
     from fastapi import FastAPI, Request
-    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse, Response
-    from threadpoolctl import ThreadpoolController
 
     watcher = ChampionWatcher(config)
-    watcher.current()  # loaded before the first request, so that /ready can say so at once
-    threads = ThreadpoolController()  # the OpenMP and BLAS libraries the model calls
+    watcher.start()
+    # One request scored at a time, in one thread on one core: requests scored side by side in
+    # threads of one process only contend for the interpreter lock (half the throughput, measured),
+    # and a few rows gain nothing from the model's own threads, whose start-up costs more than a
+    # row's prediction. More cores: `--workers`.
+    scoring = ThreadPoolExecutor(1, "scoring", initializer=threadpool_limits, initargs=(1,))
     app = FastAPI(title=config.experiment, summary="Predictions of the champion of this experiment")
 
     @app.middleware("http")
@@ -142,14 +149,14 @@ def create_app(config: Config, limits: Limits = Limits()) -> "FastAPI":
 
     @app.get("/ready")
     def ready() -> Response:
-        served = watcher.current()
+        served = watcher.served
         if served is None:
             return JSONResponse({"status": "no model", "detail": watcher.problem}, status_code=503)
         return JSONResponse({"status": "ready", "run_id": served.champion.run_id})
 
     @app.get("/metadata")
     def metadata() -> Response:
-        served = watcher.current()
+        served = watcher.served
         if served is None:
             return JSONResponse({"detail": watcher.problem}, status_code=503)
         champion = served.champion
@@ -164,7 +171,7 @@ def create_app(config: Config, limits: Limits = Limits()) -> "FastAPI":
 
     @app.post("/predict", openapi_extra=PREDICT_BODY)
     async def predict_rows(request: Request) -> Response:
-        served = watcher.current()
+        served = watcher.served
         if served is None:
             return JSONResponse({"detail": watcher.problem}, status_code=503)
         declared = request.headers.get("content-length", "")
@@ -180,11 +187,14 @@ def create_app(config: Config, limits: Limits = Limits()) -> "FastAPI":
             frame = _rows(body, kind, config)
             if len(frame) > limits.rows:
                 return _too_large(f"{len(frame)} rows", f"{limits.rows} rows")
-            scored = await run_in_threadpool(_score, served, frame, threads)
+            scored = await asyncio.get_running_loop().run_in_executor(
+                scoring, _score, served, frame
+            )
         except PipelineError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
-        answer = {"run_id": served.champion.run_id, "predictions": scored}
-        return JSONResponse(answer, headers={"x-rows": str(len(scored))})
+        run_id = json.dumps(served.champion.run_id)
+        answer = '{"run_id": ' + run_id + ', "predictions": ' + scored + "}"
+        return Response(answer, media_type="application/json", headers={"x-rows": str(len(frame))})
 
     return app
 
@@ -221,15 +231,13 @@ def _rows(body: bytearray, kind: str, config: Config) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows)
 
 
-def _score(served: Served, frame: pd.DataFrame, threads: Any) -> list[dict[str, Any]]:
-    """The request's rows checked and predicted, on one core: a request's few rows gain nothing
-    from threads, whose start-up cost a gradient boosting's prediction of one row many times over
-    (and concurrent requests, or `--workers`, use the other cores)."""
+def _score(served: Served, frame: pd.DataFrame) -> str:
+    """The request's rows checked and predicted, as the JSON of their predictions."""
     schema = served.champion.schema
     checked = check_table(frame, schema, source="request", labelled=False)
-    with threads.limit(limits=1):
-        result = predict(served.model, checked, schema)
-    scored: list[dict[str, Any]] = json.loads(result.to_json(orient="records", date_format="iso"))
+    result = predict(served.model, checked, schema)
+    # As JSON at once (numbers to 15 significant digits, dates in ISO 8601), not as Python objects
+    scored: str = result.to_json(orient="records", date_format="iso", double_precision=15)
     return scored
 
 
@@ -251,25 +259,49 @@ def serve(
 ) -> None:
     """Answer requests until stopped (Ctrl-C, SIGTERM); `workers` processes share the port."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     if workers < 1:
         raise PipelineError(f"--workers {workers}: give a number of processes, 1 or more")
     config = load_config(config_file, overrides)
-    logger.info("Serving %s on http://%s:%d (%d worker(s))", config.experiment, host, port, workers)
-    options: dict[str, Any] = {"host": host, "port": port, "access_log": False}
-    options["log_level"] = "warning"
-    if workers == 1:
-        uvicorn.run(create_app(config, limits), **options)
-        return
-    os.environ[SETTINGS] = json.dumps(
-        {
-            "config": str(config_file),
-            "overrides": overrides,
-            "rows": limits.rows,
-            "bytes": limits.bytes,
-        }
-    )
-    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)
+    options: dict[str, Any] = {"access_log": False, "log_level": "warning"}
+    with _listen(host, port) as listener:
+        logger.info(
+            "Serving %s on http://%s:%d (%d worker(s))", config.experiment, host, port, workers
+        )
+        if workers == 1:
+            uvicorn.Server(uvicorn.Config(create_app(config, limits), **options)).run([listener])
+            return
+        os.environ[SETTINGS] = json.dumps(
+            {
+                "config": str(config_file),
+                "overrides": overrides,
+                "rows": limits.rows,
+                "bytes": limits.bytes,
+            }
+        )
+        factory = f"{__name__}:app_from_environment"
+        processes = uvicorn.Config(factory, factory=True, workers=workers, **options)
+        Multiprocess(processes, sockets=[listener]).run()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The port, bound here rather than by uvicorn: a socket it binds for its worker processes has no
+    protocol number, and asyncio then leaves Nagle's algorithm on for each connection, adding some
+    40 ms to every answer on a kept-alive connection (uvicorn issue 3149)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise PipelineError(
+            f"serve: cannot listen on {host}:{port} ({exc.strerror}): another process holds the "
+            "port, or the address is not this machine's; choose --port or --host"
+        ) from None
+    listener.set_inheritable(True)
+    return listener
 
 
 def app_from_environment() -> "FastAPI":
