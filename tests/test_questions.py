@@ -80,6 +80,13 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("ml_framework", "tensorflow", "Invalid choice"),
     ("experiment_tracking", "wandb", "Invalid choice"),
     ("ci", "gitlab", "Invalid choice"),
+    # Computed values are not answers (issue 24): they reached config.py, pyproject.toml and CI as given.
+    ("dataset", 'x"); import os; os.system("touch PWNED"); ("', "computed from the other answers"),
+    ("python_tag", "py27", "computed from the other answers"),
+    ("supported_pythons", '["2.7"]', "computed from the other answers"),
+    ("framework", '{"module": "os"}', "computed from the other answers"),
+    ("tracker", '{"module": "os", "summary": "x"}', "computed from the other answers"),
+    ("use_update_workflow", False, "computed from the other answers"),
 ]
 
 # Hostile answers from a hostile pass (issue 14): trailing newlines (`$` matches before one), control,
@@ -256,6 +263,10 @@ def test_every_free_text_question_has_a_validator_and_bad_answers() -> None:
     # The quick loop refuses a bad answer of every question that can refuse one.
     with_choices = {name for name, spec in QUESTIONS.items() if "choices" in spec}
     assert with_choices <= {question for question, _, _ in BAD_ANSWERS}
+    # A computed value refuses any value but its own, from --data or an answers file.
+    computed = {name for name, spec in QUESTIONS.items() if spec.get("when") is False}
+    assert computed == {name for name in computed if "validator" in QUESTIONS[name]}
+    assert computed <= {question for question, _, _ in BAD_ANSWERS}
 
 
 def test_every_question_has_a_type_and_help() -> None:
