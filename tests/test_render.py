@@ -205,6 +205,73 @@ def test_make_help_lists_every_target_with_a_description(default_project: Path) 
     assert {"data", "train", "evaluate", "predict"} <= set(targets)
 
 
+# (target, variables, the arguments the CLI must receive): what users type, and what an attacker would
+@pytest.mark.parametrize(
+    ("target", "variables", "arguments"),
+    [
+        (
+            "runs",
+            {"FILTER": "x' ; touch PWNED ; echo '"},
+            ["runs", "--filter", "x' ; touch PWNED ; echo '"],
+        ),
+        (
+            "runs",
+            {"FILTER": "params.seed > 5", "SORT": "params.seed:desc"},
+            ["runs", "--filter", "params.seed > 5", "--sort", "params.seed:desc"],
+        ),
+        (
+            "train",
+            {"SET": "seed=1;touch${IFS}PWNED data.test_size=0.3 *"},
+            [
+                "train",
+                "--set",
+                "seed=1;touch${IFS}PWNED",
+                "--set",
+                "data.test_size=0.3",
+                "--set",
+                "*",
+            ],
+        ),
+        ("train", {}, ["train"]),
+        (
+            "predict",
+            {"INPUT": "data/raw/new rows $(shell touch PWNED).csv"},
+            [
+                "predict",
+                "--input",
+                "data/raw/new rows $(shell touch PWNED).csv",
+                "--output",
+                "data/processed/predictions.csv",
+            ],
+        ),
+        (
+            "sweep",
+            {"STUDY": "a study`touch PWNED`", "TRIALS": "3"},
+            ["sweep", "--trials", "3", "--workers", "1", "--study", "a study`touch PWNED`"],
+        ),
+        (
+            "serve",
+            {"PORT": "8001;touch PWNED"},
+            ["serve", "--port", "8001;touch PWNED", "--workers", "1"],
+        ),
+        ("prune", {"KEEP": "2"}, ["runs", "prune", "--keep", "2"]),
+    ],
+)
+def test_make_variables_reach_the_cli_as_data_never_as_shell_code(
+    default_project: Path, target: str, variables: dict[str, str], arguments: list[str]
+) -> None:
+    settings = [f"{name}={value}" for name, value in variables.items()]
+    show_arguments = "CLI=printf '<%s>\\n'"  # in place of the CLI: one line per argument it gets
+
+    result = run(
+        ["make", "--no-print-directory", target, show_arguments, *settings], default_project
+    )
+
+    expected = ["--config", "configs/train.yaml", *arguments]
+    assert result.stdout.splitlines() == [f"<{argument}>" for argument in expected]
+    assert not (default_project / "PWNED").exists()
+
+
 def test_every_question_is_documented_with_its_choices() -> None:
     questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text(encoding="utf-8"))
     docs = (TEMPLATE / "docs" / "questions.md").read_text(encoding="utf-8")
