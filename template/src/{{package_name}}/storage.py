@@ -151,6 +151,30 @@ def write_table_chunks(frames: Iterable[pd.DataFrame], path: Path) -> int:
     return written
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP: CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each text cell a spreadsheet would run as a formula (`=HYPERLINK(...)`, `+cmd|...`,
+    anything starting with =, +, -, @, a tab or a carriage return) written after a `'`, which makes a
+    spreadsheet show it as text; numbers and other cells as they are. For CSV files people open."""
+    safe = frame
+    for name in frame.columns:
+        values = frame[name]
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+            continue
+        try:
+            risky = values.str.startswith(FORMULA_START, na=False)
+        except AttributeError:  # no text in the column
+            continue
+        if risky.any():
+            safe = safe.copy() if safe is frame else safe
+            text = values.astype(object)
+            safe[name] = text.where(~risky, "'" + text[risky].astype(str))
+    return safe
+
+
 def _refuse_repeated_columns(path: Path) -> None:
     """pandas renames a repeated CSV column (`a`, `a.1`): a silent change of the table, refused."""
     with path.open(newline="", encoding="utf-8") as stream:
