@@ -255,9 +255,10 @@ def test_an_update_from_the_first_release_with_new_answers_passes_make_check(
 def test_a_project_trained_on_the_last_release_keeps_its_champion_through_the_update(
     versions: tuple[Path, str], tmp_path: Path
 ) -> None:
-    """Its champion (models/metadata.json and copies, as the last release promoted) keeps serving
-    after `copier update`: predict, evaluate on its own held-out rows, a plain train leaves it; the
-    next promotion records champions the new way."""
+    """Its champion (models/metadata.json and copies, as the last release promoted) stays the
+    champion after `copier update`, loaded once a promote records the SHA-256 that release did not
+    (a pickle is never loaded unchecked): then predict, evaluate on its own held-out rows, a plain
+    train leaves it; the next promotion records champions the new way."""
     template, head = versions
     project = render(tmp_path / "project", src=template, vcs_ref=RELEASES[-1])
     git_init(project)
@@ -271,6 +272,11 @@ def test_a_project_trained_on_the_last_release_keeps_its_champion_through_the_up
     run(["uv", "lock", "--quiet"], project, env)
     run(["uv", "sync", "--quiet"], project, env)
 
+    refused = run(["make", "evaluate"], project, env, check=False)
+    assert refused.returncode == 2
+    assert f"`promote {old['run_id']}` records it" in refused.stderr
+    cli = ["uv", "run", "--frozen", "my-ml-project"]
+    run([*cli, "promote", old["run_id"]], project, env)  # what CHANGELOG.md tells teams to do
     run(["make", "evaluate", "predict"], project, env)
     report = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
     assert report["run_id"] == old["run_id"]
@@ -283,7 +289,6 @@ def test_a_project_trained_on_the_last_release_keeps_its_champion_through_the_up
     records = (project / "reports" / "runs.jsonl").read_text(encoding="utf-8").splitlines()
     new = json.loads(records[-1])["run_id"]
     assert new != old["run_id"]
-    cli = ["uv", "run", "--frozen", "my-ml-project"]
     run([*cli, "promote", new], project, env)
     champion = project / "models" / "champions" / "my-ml-project-wine.json"
     assert json.loads(champion.read_text(encoding="utf-8"))["run_id"] == new

@@ -325,7 +325,7 @@ def _earlier_record(outputs: "OutputConfig") -> dict[str, Any] | None:
 def _earlier_champion(outputs: "OutputConfig", experiment: str) -> Champion | None:
     """The champion an earlier version of this project promoted (its files copied into models/, with
     models/metadata.json), when it is of this experiment: its run's folder where it still is, else the
-    copies. Versions that recorded no SHA-256 are checked by their two copies agreeing."""
+    copies. One that recorded no SHA-256 (0.1.0) is refused: a pickle is never loaded unchecked."""
     record = _earlier_record(outputs)
     if record is None or record.get("experiment") != experiment:
         return None
@@ -337,19 +337,12 @@ def _earlier_champion(outputs: "OutputConfig", experiment: str) -> Champion | No
         raise PipelineError(
             f"{path}: its SHA-256 record is damaged: train, and promote the new run"
         )
-    if not _checksums(sha256):  # 0.1.0 recorded none: its two copies must agree
-        copies = [(kept / name, outputs.models_dir / name) for name in MODEL_FILES]
-        if not all(a.is_file() and b.is_file() for a, b in copies):
-            raise PipelineError(
-                f"{path}: the promoted model of an earlier version, with no SHA-256 recorded and "
-                "no second copy to check it against: train, and promote the new run"
-            )
-        sha256 = {a.name: fingerprint(a) for a, _ in copies}
-        if any(fingerprint(b) != sha256[b.name] for _, b in copies):
-            raise ModelMismatchError(
-                f"{path}: the two copies of the promoted model differ and no SHA-256 was recorded: "
-                "refused; train, and promote the new run"
-            )
+    if not _checksums(sha256):  # 0.1.0 recorded none: nothing to check a pickle against
+        raise ModelMismatchError(
+            f"{path}: the champion of an earlier version of this project recorded no SHA-256, and a "
+            "model file is only loaded once its hash is checked: if you trust "
+            f"{outputs.runs_dir / run_id}, `promote {run_id}` records it; or train again"
+        )
     metadata = run_metadata(kept) if folder == kept else record
     return Champion(experiment, run_id, folder, {**sha256}, metadata, path)
 
