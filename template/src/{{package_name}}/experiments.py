@@ -86,12 +86,20 @@ def select(
         _known_key(key, known, f"--sort {sort}")
         present = [pair for pair in rows if pair[1].get(key) is not None]
         absent = [pair for pair in rows if pair[1].get(key) is None]
-        present.sort(key=lambda pair: pair[1][key], reverse=direction == "desc")
+        present.sort(key=lambda pair: _sortable(pair[1][key]), reverse=direction == "desc")
         chosen = [record for record, _ in present + absent]
     else:  # newest first; runs recorded within the same second keep their recorded order, reversed
         order = sorted(enumerate(rows), key=lambda item: (str(item[1][1].get("time", "")), item[0]))
         chosen = [record for _, (record, _) in reversed(order)]
     return chosen[:limit] if limit is not None else chosen
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    """Numbers by value, then anything else by its text: a key whose runs recorded values of
+    different types (a number in one, text in another) still sorts."""
+    if isinstance(value, int | float):
+        return (0, value)
+    return (1, str(value))
 
 
 def find(records: Sequence[Record], run_id: str) -> Record:

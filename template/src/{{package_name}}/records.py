@@ -8,6 +8,8 @@ backend. A backend is one module (`tracking.py` names the one this project uses)
 """
 
 import json
+import logging
+import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .config import Config
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,20 +73,50 @@ def run_name(config_file: Path, run_id: str, name: str | None = None) -> str:
 
 
 def append_record(record: Mapping[str, Any], path: Path) -> None:
-    """Append one run record to a JSON-lines file."""
+    """Append one run record to a JSON-lines file, whole or not at all: a write that fails part-way
+    (a full disk, a quota) is cut back off, and a line left unfinished before is ended first, so that
+    a record never runs into another."""
     from .storage import json_text
 
+    line = (json_text(record, indent=None) + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as stream:
-        stream.write(json_text(record, indent=None) + "\n")
+    descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(descriptor).st_size
+        if size and os.pread(descriptor, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(descriptor, line[written:])
+        except OSError:
+            os.ftruncate(descriptor, size)
+            raise
+    finally:
+        os.close(descriptor)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """All runs recorded in a JSON-lines file, oldest first."""
+    """All runs recorded in a JSON-lines file, oldest first. A damaged line (cut short, not JSON, not
+    UTF-8, not a record) is skipped and said, so that one bad line does not hide every run."""
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    records, damaged = [], []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("run_id"), str):
+            records.append(record)
+        else:
+            damaged.append(number)
+    if damaged:
+        shown = ", ".join(map(str, damaged[:5])) + (", ..." if len(damaged) > 5 else "")
+        logger.warning("%s: skipped %d damaged line(s) (%s)", path, len(damaged), shown)
+    return records
 
 
 class Tracker(Protocol):
