@@ -202,11 +202,18 @@ def assert_the_refused_names_cover_the_environment(project: Path) -> None:
     lines = run(["uv", "run", "--frozen", "python", "-c", INSTALLED], project).stdout.splitlines()
     own = project.name
     distributions = {line.split()[0] for line in lines} - {own}
-    modules = {m for line in lines for m in line.split()[1:] if "mypyc" not in m} - {
+    modules = {m for line in lines for m in line.split()[1:] if "__mypyc" not in m} - {
         own.replace("-", "_")
     }
     assert distributions <= refused_names("DEPENDENCY_DISTRIBUTIONS"), "add to includes/names.jinja"
     assert modules <= refused_names("DEPENDENCY_MODULES"), "add to includes/names.jinja"
+    # and every command of the environment a slug could take
+    commands = {
+        path.name
+        for path in (project / ".venv" / "bin").iterdir()
+        if re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", path.name)
+    } - {own}
+    assert commands <= refused_names("COMMANDS"), "add to includes/names.jinja"
 
 
 def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import keyword
 import re
 import sys
 import tomllib
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,14 @@ INVISIBLE = [
     "\x1b",
     "\x00",
     "\udcff",
+    # Issue 24's: format characters and characters shown as nothing
+    "\u00ad",
+    "\u061c",
+    "\U000e0041",
+    "\u3164",
+    "\u034f",
+    "\u180e",
+    "\u2800",
 ]
 HOSTILE: list[tuple[str, Any, str]] = [
     *[("project_name", f"Ch{c}urn", "control, invisible or undecodable") for c in INVISIBLE],
@@ -151,6 +160,18 @@ HOSTILE: list[tuple[str, Any, str]] = [
             "mypy",
         ]
     ],
+    *[
+        ("project_slug", name, "command of the project's environment or of the shell")
+        for name in [
+            "activate",
+            "detect-private-key",
+            "check-yaml",
+            "dotenv",
+            "jupyter",
+            "grep",
+            "awk",
+        ]
+    ],
     ("project_slug", "churn\n", "not a valid slug"),
     ("project_slug", "churn\u200b", "not a valid slug"),
     ("project_slug", "CHURN", "not a valid slug"),
@@ -183,6 +204,11 @@ HOSTILE: list[tuple[str, Any, str]] = [
             "pydantic",
         ]
     ],
+    *[
+        ("package_name", name, "standard-library module")
+        for name in ["sitecustomize", "usercustomize", "xxsubtype", "xxlimited", "test"]
+    ],
+    ("package_name", "mypyc", "module of a dependency"),
     ("package_name", "churn\n", "not a valid package name"),
     ("package_name", "churn\u200b", "not a valid package name"),
     ("package_name", "p" * 51, "too long"),
@@ -315,6 +341,24 @@ def test_the_refused_names_cover_this_python() -> None:
     stdlib = {name for name in sys.stdlib_module_names if not name.startswith("_")}
     assert stdlib <= refused_names("STDLIB_MODULES")
     assert set(keyword.kwlist) == refused_names("PYTHON_KEYWORDS")
+
+
+def test_every_format_character_is_refused() -> None:
+    text = (TEMPLATE / "includes" / "names.jinja").read_text(encoding="utf-8")
+    source = text.split("set UNSAFE_TEXT = '", 1)[1].split("'", 1)[0]
+    unsafe = re.compile(source.encode("ascii").decode("unicode-escape"))
+    formats = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+
+    assert [f"U+{ord(c):04X}" for c in formats if not unsafe.search(c)] == []
+
+
+def test_an_html_comment_in_the_description_hides_nothing(
+    tmp_path: Path, render_plain: Callable[..., Path]
+) -> None:
+    project = render_plain(tmp_path / "p", {"description": "<!-- hides the README, or <details>"})
+
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert readme.splitlines()[2] == "&lt;!-- hides the README, or &lt;details>"
 
 
 def test_the_defaults_are_the_canonical_answers() -> None:
