@@ -56,8 +56,12 @@ SETTINGS = f"{__package__.upper()}_SERVE"
 
 @dataclass(frozen=True)
 class Limits:
+    """What a request may be: its rows and bytes at most, and whether columns the model was not
+    trained on are left out (`--ignore-extra`, as `predict`'s) rather than refused."""
+
     rows: int = MAX_ROWS
     bytes: int = MAX_BYTES
+    ignore_extra: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,12 +187,15 @@ def create_app(config: Config, limits: Limits = Limits()) -> "FastAPI":
             if len(body) > limits.bytes:
                 return _too_large(f"more than {limits.bytes} bytes", f"{limits.bytes} bytes")
         kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if kind not in KINDS:
+            detail = f"request: content type {kind}: send application/json or text/csv"
+            return JSONResponse({"detail": detail}, status_code=415)
         try:
             frame = _rows(body, kind, config)
             if len(frame) > limits.rows:
                 return _too_large(f"{len(frame)} rows", f"{limits.rows} rows")
             scored = await asyncio.get_running_loop().run_in_executor(
-                scoring, _score, served, frame
+                scoring, _score, served, frame, limits.ignore_extra
             )
         except PipelineError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
@@ -199,6 +206,7 @@ def create_app(config: Config, limits: Limits = Limits()) -> "FastAPI":
     return app
 
 
+KINDS = ("application/json", "text/csv")  # what POST /predict reads
 PREDICT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -220,21 +228,29 @@ def _rows(body: bytearray, kind: str, config: Config) -> pd.DataFrame:
             return pd.read_csv(io.BytesIO(body), na_values=list(config.data.na_values))
         except (ValueError, UnicodeDecodeError) as exc:
             raise PipelineError(f"request: not a CSV table with a header: {exc}") from None
-    if kind != "application/json":
-        raise PipelineError(f"request: content type {kind}: send application/json or text/csv")
     try:
         rows = json.loads(body)
     except ValueError as exc:
         raise PipelineError(f"request: not JSON: {exc}") from None
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise PipelineError('request: send a list of rows, e.g. [{"column": value, ...}, ...]')
-    return pd.DataFrame.from_records(rows)
+    frame = pd.DataFrame.from_records(rows)
+    for name in frame.select_dtypes(include="object").columns:  # where a list or a dict can hide
+        nested = frame[name].map(lambda value: isinstance(value, list | dict))
+        if nested.any():
+            row = int(nested.to_numpy().argmax()) + 1
+            raise PipelineError(
+                f"request: column '{name}': a list or an object, not a value (row {row})"
+            )
+    return frame
 
 
-def _score(served: Served, frame: pd.DataFrame) -> str:
+def _score(served: Served, frame: pd.DataFrame, ignore_extra: bool) -> str:
     """The request's rows checked and predicted, as the JSON of their predictions."""
     schema = served.champion.schema
-    checked = check_table(frame, schema, source="request", labelled=False)
+    checked = check_table(
+        frame, schema, source="request", labelled=False, ignore_extra=ignore_extra
+    )
     result = predict(served.model, checked, schema)
     # As JSON at once (numbers to 15 significant digits, dates in ISO 8601), not as Python objects
     scored: str = result.to_json(orient="records", date_format="iso", double_precision=15)
@@ -278,6 +294,7 @@ def serve(
                 "overrides": overrides,
                 "rows": limits.rows,
                 "bytes": limits.bytes,
+                "ignore_extra": limits.ignore_extra,
             }
         )
         factory = f"{__name__}:app_from_environment"
@@ -314,4 +331,5 @@ def app_from_environment() -> "FastAPI":
     logging.getLogger(__package__).setLevel(logging.INFO)
     settings = json.loads(os.environ[SETTINGS])
     config = load_config(Path(settings["config"]), settings["overrides"])
-    return create_app(config, Limits(rows=settings["rows"], bytes=settings["bytes"]))
+    limits = Limits(settings["rows"], settings["bytes"], settings["ignore_extra"])
+    return create_app(config, limits)
