@@ -239,10 +239,14 @@ def test_the_readme_quick_start_gives_a_green_project_that_trains(tmp_path: Path
     run(["uv", "run", "--frozen", "pre-commit", "run", "--all-files"], project)
     assert run(["git", "status", "--porcelain"], project).stdout.splitlines() == ["?? uv.lock"]
 
-    # The secrets hook stops cloud keys and tokens (only private keys were caught before).
+    # The secrets hook stops cloud keys and tokens (only private keys were caught before), and the
+    # formats of scripts/secret_patterns.py (issue 24: detect-secrets alone let them through).
     leaks = {
         "aws.env": "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n",
         "gh.py": 'TOKEN = "ghp_16C7e42F292c6912E7710c838347Ae178B4a"\n',
+        "hf.py": 'HUB = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"\n',
+        "databricks.sh": "export HOST_PAT=dapi0123456789abcdef0123456789abcdef\n",
+        "hex.env": "API_TOKEN=3f9a1c2b7d4e5f60718293a4b5c6d7e8\n",
     }
     for name, text in leaks.items():
         (project / name).write_text(text, encoding="utf-8")
