@@ -368,7 +368,9 @@ def test_the_secrets_hook_passes_on_every_rendered_file(
     hook = json.loads(hooks.pop())
     files = distinct_files(projects, lambda name: not re.match(hook["exclude"], name))
     command = hook["entry"].removeprefix("uv run --frozen ").split()
-    plugins = str(projects[0] / "scripts" / "secret_patterns.py")  # run from tmp_path, not a project
+    plugins = str(
+        projects[0] / "scripts" / "secret_patterns.py"
+    )  # run from tmp_path, not a project
     command = [plugins if part == "scripts/secret_patterns.py" else part for part in command]
 
     scanned = run(

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Seconds to wait for a study database server (PostgreSQL) to accept a connection.
+DATABASE_TIMEOUT = 10
 # A worker's trial with no heartbeat for this long is marked failed by the next worker to start one.
 HEARTBEAT_SECONDS = 30
 # Metrics where lower is better: a sweep minimises them unless `sweep.direction` says otherwise.
@@ -271,6 +273,8 @@ def _storage(optuna: Any, url: str) -> Any:
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine = {"connect_args": {"timeout": 60}, "poolclass": NullPool}
+    elif url.startswith("postgresql"):  # a silent server: 10 s, not the system's 2 minutes
+        engine = {"connect_args": {"connect_timeout": DATABASE_TIMEOUT}, "pool_pre_ping": True}
     with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.9
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
