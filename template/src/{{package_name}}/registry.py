@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from .config import PROJECT
 from .data import TableSchema
 from .errors import ModelMismatchError, PipelineError
 from .storage import (
@@ -341,7 +342,8 @@ def _earlier_champion(outputs: "OutputConfig", experiment: str) -> Champion | No
         raise ModelMismatchError(
             f"{path}: the champion of an earlier version of this project recorded no SHA-256, and a "
             "model file is only loaded once its hash is checked: if you trust "
-            f"{outputs.runs_dir / run_id}, `promote {run_id}` records it; or train again"
+            f"{outputs.runs_dir / run_id}, `uv run {PROJECT} promote {run_id}` records it; or train "
+            "again"
         )
     metadata = run_metadata(kept) if folder == kept else record
     return Champion(experiment, run_id, folder, {**sha256}, metadata, path)
