@@ -274,7 +274,7 @@ def test_a_project_trained_on_the_last_release_keeps_its_champion_through_the_up
 
     refused = run(["make", "evaluate"], project, env, check=False)
     assert refused.returncode == 2
-    assert f"`promote {old['run_id']}` records it" in refused.stderr
+    assert f"promote {old['run_id']}` records it" in refused.stderr
     cli = ["uv", "run", "--frozen", "my-ml-project"]
     run([*cli, "promote", old["run_id"]], project, env)  # what CHANGELOG.md tells teams to do
     run(["make", "evaluate", "predict"], project, env)
