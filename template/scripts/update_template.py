@@ -13,7 +13,7 @@ Steps, each stopping with one line that says what to do when it fails:
 4. `uv lock`, so that uv.lock matches the new pyproject.toml (CI installs with --locked);
 5. `make check`;
 then what changed, for review. Nothing is committed. The weekly workflow runs this same script.
-Standard library only.
+Standard library only, run by `python3`: it starts even when the environment cannot be synced.
 """
 
 import os
@@ -68,7 +68,9 @@ def check_source() -> str:
     return source
 
 
-UNDO = "or undo the update: git checkout -- . && git clean -fd"
+# From any state the update leaves (unmerged paths included, which `git checkout -- .` refuses): the tree
+# was clean before it, so nothing of the team's is lost.
+UNDO = "or undo the update: git reset --hard && git clean -fd"
 
 
 def _copier(command: list[str]) -> None:
