@@ -12,7 +12,7 @@ from typing import Any, Literal
 import copier
 
 TEMPLATE = Path(__file__).resolve().parents[1]
-PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14", "3.15")
 
 # The one canonical answers set: what `copier copy --defaults` gives. Tests override a few keys.
 DEFAULT_ANSWERS: dict[str, Any] = {

@@ -26,7 +26,7 @@ from .test_questions import QUESTIONS
 # Every value of every question that changes the output's shape. Free-text answers are covered by the
 # validator tables; here they keep their defaults.
 VALUES: dict[str, list[Any]] = {
-    "python_version": ["3.11", "3.12", "3.13", "3.14"],
+    "python_version": ["3.11", "3.12", "3.13", "3.14", "3.15"],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "task": ["classification", "regression"],
     "ml_framework": list(FRAMEWORKS),
@@ -35,17 +35,19 @@ VALUES: dict[str, list[Any]] = {
     "use_docker": [True, False],
     "template_updates": [True, False],
 }
-# `task` only sets the demo table and the config's defaults: rather than doubling the product, it
-# alternates along it, and the test below checks that it still meets every value of every question.
-ALTERNATING = "task"
+# `task` only sets the demo table and the config's defaults, `python_version` a handful of version
+# fields: rather than multiplying the product by 10, they run along it (periods 10 and 5, so that they
+# also meet each other), and the test below checks that each still meets every value of every question.
+ALTERNATING = ("task", "python_version")
 
 
 def all_answer_sets() -> list[dict[str, Any]]:
     sets = []
-    crossed = {name: values for name, values in VALUES.items() if name != ALTERNATING}
+    crossed = {name: values for name, values in VALUES.items() if name not in ALTERNATING}
     for position, combination in enumerate(itertools.product(*crossed.values())):
         answers = dict(zip(crossed, combination, strict=True))
-        answers[ALTERNATING] = VALUES[ALTERNATING][(position // 5) % 2]
+        answers["task"] = VALUES["task"][(position // 5) % 2]
+        answers["python_version"] = VALUES["python_version"][position % 5]
         if answers["ci"] == "none":
             if not answers["template_updates"]:
                 continue  # not asked without GitHub CI: one set, not two
@@ -64,17 +66,17 @@ def test_the_matrix_knows_every_choice_of_every_question() -> None:
         if isinstance(choices, dict):
             choices = list(choices.values())
         assert sorted(map(str, values)) == sorted(map(str, choices)), name
-    assert len(ALL_SETS) == 4 * 4 * 2 * 2 * (2 * 2 + 2)
-    # The alternating question meets every value of every other question, and every stack.
-    for name, values in VALUES.items():
-        if name == ALTERNATING:
+    assert len(ALL_SETS) == 4 * 2 * 2 * (2 * 2 + 2)
+    # Each alternating question meets every value of every other question, and every stack.
+    for alternating, name in itertools.product(ALTERNATING, VALUES):
+        if name == alternating:
             continue
-        for value, task in itertools.product(values, VALUES[ALTERNATING]):
+        for value, other in itertools.product(VALUES[name], VALUES[alternating]):
             assert any(
-                answers.get(name, value) == value and answers[ALTERNATING] == task
+                answers.get(name, value) == value and answers[alternating] == other
                 for answers in ALL_SETS
                 if name in answers
-            ), (name, value, task)
+            ), (name, value, alternating, other)
     stacks = {(s["task"], s["ml_framework"], s["experiment_tracking"]) for s in ALL_SETS}
     assert stacks == set(STACKS)
 
@@ -195,3 +197,7 @@ def test_the_python_of_each_stack_is_formatted_and_lint_free_with_any_name_lengt
     python = distinct_files(projects, lambda name: name.endswith((".py", ".ipynb")))
     run(["black", "--check", "--quiet", "--config", config, *map(str, python)], tmp_path)
     run(["ruff", "check", "--quiet", "--no-cache", *map(str, projects)], tmp_path)
+    # The Markdown and the spelling, as the project's hooks check them (settings: .mdformat.toml).
+    markdown = distinct_files(projects, lambda name: name.endswith(".md"))
+    run(["mdformat", "--check", *map(str, markdown)], tmp_path)
+    run(["codespell", *map(str, distinct_files(projects, lambda name: True))], tmp_path)

@@ -75,15 +75,15 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("author_email", "ad\u00e1@example.com", "not an e-mail address"),
     ("python_version", "3.9", "Invalid choice"),
     ("python_version", "3.10", "Invalid choice"),
-    ("python_version", "3.15", "Invalid choice"),
+    ("python_version", "3.16", "Invalid choice"),
     ("license", "GPL-3.0", "Invalid choice"),
     ("task", "forecasting", "Invalid choice"),
     ("ml_framework", "tensorflow", "Invalid choice"),
+    ("torch_index", "cu999", "Invalid choice"),
     ("experiment_tracking", "wandb", "Invalid choice"),
     ("ci", "gitlab", "Invalid choice"),
     # Computed values are not answers (issue 24): they reached config.py, pyproject.toml and CI as given.
     ("dataset", 'x"); import os; os.system("touch PWNED"); ("', "computed from the other answers"),
-    ("python_tag", "py27", "computed from the other answers"),
     ("supported_pythons", '["2.7"]', "computed from the other answers"),
     ("framework", '{"module": "os"}', "computed from the other answers"),
     ("tracker", '{"module": "os", "summary": "x"}', "computed from the other answers"),
@@ -215,7 +215,7 @@ HOSTILE: list[tuple[str, Any, str]] = [
     *[
         (question, answer, "Invalid choice")
         for question, answers in {
-            "python_version": ["3.10", "3.9", "3.15", "3", "3.12\n", ""],
+            "python_version": ["3.10", "3.9", "3.16", "3", "3.12\n", ""],
             "license": ["GPL-3.0", "mit", ""],
             "task": ["ranking", "Classification"],
             "ml_framework": ["tensorflow", "sklearn"],

@@ -21,6 +21,8 @@ from .helpers import (
     TEMPLATE,
     distinct_files,
     files_of,
+    free_port,
+    project_env,
     render,
     run,
 )
@@ -139,14 +141,17 @@ def test_every_python_setting_follows_the_version_answer(
     project = render_plain(tmp_path / "p", {"python_version": version})
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
     supported = PYTHON_VERSIONS[PYTHON_VERSIONS.index(version) :]
-    tag = "py" + version.replace(".", "")
 
     assert pyproject["project"]["requires-python"] == f">={version}"
-    assert pyproject["tool"]["ruff"]["target-version"] == tag
     assert pyproject["tool"]["mypy"]["python_version"] == version
-    assert pyproject["tool"]["black"]["target-version"] == [
-        "py" + v.replace(".", "") for v in supported
-    ]
+    # Black and ruff read their targets from requires-python: the version is stated once for them.
+    assert "target-version" not in pyproject["tool"]["ruff"]
+    assert "target-version" not in pyproject["tool"]["black"]
+    cli = str(next((project / "src").glob("*/cli.py")))
+    ruff = run(["ruff", "check", "--show-settings", cli], project).stdout
+    assert f"linter.unresolved_target_version = {version}\n" in ruff
+    black = run(["black", "--check", "--verbose", cli], project).stderr
+    assert f"target_version: {['py' + v.replace('.', '') for v in supported]}" in black
     classifiers = [
         c.rsplit(" :: ", 1)[1]
         for c in pyproject["project"]["classifiers"]
@@ -159,9 +164,10 @@ def test_every_python_setting_follows_the_version_answer(
 def test_the_newest_python_renders_formatted_and_lint_free(
     tmp_path: Path, render_plain: Callable[..., Path]
 ) -> None:
-    # No CPython 3.14 is installed on the machines this suite runs on, so a 3.14 project cannot be set up
-    # here (its requires-python is >=3.14): it is checked statically, with its own targets (black
-    # py314, ruff py314), and CI's matrix and the Docker base image name that version.
+    # No CPython 3.14 or 3.15 is installed on the machines this suite runs on, so a 3.15 project cannot
+    # be set up here (its requires-python is >=3.15): it is checked statically, with the targets Black
+    # and ruff infer from requires-python (py315), and CI's matrix and the Docker base image name that
+    # version. Its run happens in the generated project's own CI on GitHub.
     newest = PYTHON_VERSIONS[-1]
     project = render_plain(tmp_path / "p", {"python_version": newest})
     run(["black", "--check", "--quiet", "."], project)
@@ -202,7 +208,21 @@ def test_make_help_lists_every_target_with_a_description(default_project: Path) 
     listed = re.sub(r"\x1b\[[0-9;]*m", "", run(["make", "help"], default_project).stdout)
     assert {line.split()[0] for line in listed.splitlines() if line.strip()} == set(targets)
     assert {"setup", "doctor", "format", "lint", "typecheck", "test", "check"} <= set(targets)
-    assert {"data", "train", "evaluate", "predict"} <= set(targets)
+    assert {"data", "train", "evaluate", "predict", "compare", "promote"} <= set(targets)
+    # Each target is .PHONY on its own line beside its rule: a team's target is a line of its own too.
+    phony = re.findall(r"^\.PHONY: (.+)$", makefile, flags=re.MULTILINE)
+    assert phony == targets
+
+
+def test_make_leaves_env_to_the_commands(tmp_path: Path, render_plain: Callable[..., Path]) -> None:
+    """.env is the CLI's to read (tests in the project show how it reads values); make neither
+    includes it (which mangled `$` and quotes) nor lets it change `make help`."""
+    project = render_plain(tmp_path / "p")
+    clean = run(["make", "help"], project).stdout
+    (project / ".env").write_text("PASSWORD='pa$word # x'\nSPACES=a b\n", encoding="utf-8")
+
+    assert run(["make", "help"], project).stdout == clean
+    assert "Makefile:" not in clean
 
 
 # (target, variables, the arguments the CLI must receive): what users type, and what an attacker would
@@ -255,6 +275,8 @@ def test_make_help_lists_every_target_with_a_description(default_project: Path) 
             ["serve", "--port", "8001;touch PWNED", "--workers", "1"],
         ),
         ("prune", {"KEEP": "2"}, ["runs", "prune", "--keep", "2"]),
+        ("promote", {"RUN": "3f2a;touch PWNED"}, ["promote", "3f2a;touch PWNED"]),
+        ("compare", {"RUNS": "3f2a 77e0 *"}, ["compare", "3f2a", "77e0", "*"]),
     ],
 )
 def test_make_variables_reach_the_cli_as_data_never_as_shell_code(
@@ -378,3 +400,59 @@ def test_the_secrets_hook_passes_on_every_rendered_file(
     )
 
     assert scanned.returncode == 0, scanned.stdout
+
+
+@pytest.mark.parametrize("index", ["cpu", "cu128", "pypi"])
+def test_each_torch_index_renders_a_pyproject_uv_reads(
+    tmp_path: Path, render_plain: Callable[..., Path], index: str
+) -> None:
+    project = render_plain(tmp_path / "p", {"ml_framework": "pytorch", "torch_index": index})
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    uv = pyproject["tool"]["uv"]
+
+    if index == "pypi":
+        assert "index" not in uv
+        assert "sources" not in uv
+    else:
+        url = f"https://download.pytorch.org/whl/{index}"
+        assert uv["index"] == [{"name": f"pytorch-{index}", "url": url, "explicit": True}]
+        assert uv["sources"] == {"torch": [{"index": f"pytorch-{index}"}]}
+    # uv itself reads it: its settings and sources parse (an unknown key or a bad table is an error).
+    parsed = run(["uv", "lock", "--check", "--offline"], project, check=False)
+    assert "failed to parse" not in parsed.stderr.lower(), parsed.stderr
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert "torch_index=pypi" in readme or index == "pypi"
+
+
+def test_doctor_says_when_the_torch_index_does_not_answer(
+    tmp_path: Path, render_plain: Callable[..., Path]
+) -> None:
+    project = render_plain(tmp_path / "p", {"ml_framework": "pytorch"})
+    closed = f"http://127.0.0.1:{free_port()}/whl/cpu"  # nothing listens there: refused at once
+    env = project_env() | {"UV_INDEX": f"pytorch-cpu={closed}"}
+
+    doctor = run([sys.executable, "scripts/doctor.py"], project, env, check=False)
+
+    assert doctor.returncode == 1
+    assert f"[FIX] the package index pytorch-cpu ({closed}) answers: it does not (" in doctor.stdout
+    assert 'ANSWERS="torch_index=pypi"' in doctor.stdout
+    (tmp_path / "mirror").mkdir()
+    env["UV_INDEX"] = f"pytorch-cpu={(tmp_path / 'mirror').as_uri()}"
+    doctor = run([sys.executable, "scripts/doctor.py"], project, env, check=False)
+    assert (
+        f"[ok ] the package index pytorch-cpu ({(tmp_path / 'mirror').as_uri()})" in doctor.stdout
+    )
+
+
+@pytest.mark.slow
+def test_a_pytorch_project_resolves_from_pypi_alone(
+    tmp_path: Path, render_plain: Callable[..., Path]
+) -> None:
+    """On a network that reaches only PyPI (this machine's case, and many companies'), the `pypi`
+    choice locks: torch and everything else from PyPI, no other index named."""
+    project = render_plain(tmp_path / "p", {"ml_framework": "pytorch", "torch_index": "pypi"})
+    run(["uv", "lock", "--quiet"], project)
+    lock = (project / "uv.lock").read_text(encoding="utf-8")
+    torch = lock.split('\nname = "torch"\n', 1)[1].split("\n\n", 1)[0]
+    assert 'source = { registry = "https://pypi.org/simple" }' in torch
+    assert "download.pytorch.org" not in lock
