@@ -3,7 +3,7 @@ on loopback only, started here and stopped by PID at the end, every wait bounded
 
 The MLflow server runs the command of the generated compose.yaml (its entry point, arguments and
 environment), with the container's names swapped for loopback ones: the compose file cannot run
-here (no registry for postgres:17), so the test starts what it would start.
+here (no registry for postgres:18), so the test starts what it would start.
 """
 
 import contextlib

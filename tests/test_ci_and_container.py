@@ -59,11 +59,29 @@ def test_every_workflow_matches_the_github_schema(default_project: Path) -> None
     )
 
 
-def test_zizmor_finds_nothing_in_the_workflows(default_project: Path) -> None:
-    result = run(["zizmor", "--offline", "--no-progress", ".github"], default_project, check=False)
+# zizmor's auditor persona: every audit, the pedantic ones too (issue 26: `secrets-outside-env` in the
+# update workflow was found only there). The PyTorch and tracking-none variants change the workflows'
+# steps and the Dependabot file.
+ZIZMOR = ["zizmor", "--offline", "--no-progress", "--persona", "auditor", ".github"]
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"ml_framework": "pytorch"}, {"experiment_tracking": "none", "use_docker": False}],
+    ids=["default", "pytorch", "tracking-none"],
+)
+def test_zizmor_as_an_auditor_finds_nothing_in_the_workflows(
+    tmp_path: Path, render_plain: Any, answers: dict[str, Any]
+) -> None:
+    project = render_plain(tmp_path / "p", answers)
+    result = run(ZIZMOR, project, check=False)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout
+    run(
+        ["check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"],
+        project,
+    )
 
 
 def test_every_action_is_pinned_to_a_commit_with_its_version(default_project: Path) -> None:
@@ -88,6 +106,12 @@ def test_the_template_repository_is_formatted_linted_and_typed() -> None:
     run(["black", "--check", "--quiet", "."], TEMPLATE)
     run(["ruff", "check", "--quiet", "."], TEMPLATE)
     run(["mypy"], TEMPLATE)
+    tracked = run(["git", "ls-files"], TEMPLATE).stdout.splitlines()
+    markdown = [
+        path for path in tracked if path.endswith(".md") and not path.startswith("template/")
+    ]
+    run(["mdformat", "--check", *markdown], TEMPLATE)
+    run(["codespell", *[path for path in tracked if path != "uv.lock"]], TEMPLATE)
 
 
 def test_the_template_repository_s_own_workflows_are_valid_and_run_the_suite() -> None:
@@ -97,8 +121,13 @@ def test_the_template_repository_s_own_workflows_are_valid_and_run_the_suite() -
         ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, own)],
         TEMPLATE,
     )
-    audit = run(["zizmor", "--offline", "--no-progress", ".github"], TEMPLATE, check=False)
+    audit = run(ZIZMOR, TEMPLATE, check=False)
     assert audit.returncode == 0, audit.stdout + audit.stderr
+    # Dependabot keeps this repository's own pins (actions, the lock of the suite's tools) moving.
+    run(
+        ["check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"],
+        TEMPLATE,
+    )
     ci = yaml.safe_load((TEMPLATE / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
     steps = [step.get("run", "") for job in ci["jobs"].values() for step in job["steps"]]
     assert "bash .ci/run" in steps  # the same command as the CI that lands changes here

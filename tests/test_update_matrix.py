@@ -95,6 +95,8 @@ def alternatives(answers: dict[str, Any]) -> list[dict[str, Any]]:
     changes += [{key: values[answers[key]]} for key, values in flip.items()]
     if answers["ci"] == "github":
         changes.append({"template_updates": not answers["template_updates"]})
+    if answers["ml_framework"] == "pytorch":
+        changes.append({"torch_index": "pypi" if answers.get("torch_index") != "pypi" else "cpu"})
     return changes
 
 

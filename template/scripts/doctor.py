@@ -6,9 +6,12 @@ Standard library only, so that it runs before `make setup` has created anything.
 needs fixing, after saying what to run.
 """
 
+import os
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +98,54 @@ def check_git() -> list[Finding]:
     ]
 
 
+def _indexes() -> dict[str, str]:
+    """The named package indexes of pyproject.toml, with the URLs that UV_INDEX gives them here."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10 or older runs this script: nothing to read them with
+        return {}
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        declared = tomllib.load(file).get("tool", {}).get("uv", {}).get("index", [])
+    urls = {index["name"]: index["url"] for index in declared if "name" in index}
+    for entry in os.environ.get("UV_INDEX", "").split():  # uv's own override: NAME=URL ...
+        name, _, url = entry.partition("=")
+        if url and name in urls:
+            urls[name] = url
+    return urls
+
+
+def _answers(url: str) -> str:
+    """'' when the index answers, else why not."""
+    if url.startswith("file://"):
+        found = Path(urllib.request.url2pathname(url.removeprefix("file://"))).is_dir()
+        return "" if found else "no such folder"
+    if not url.startswith(("https://", "http://")):
+        return "not an http(s) or file URL"
+    # The scheme is checked above (S310: no file: or custom schemes reach urlopen).
+    request = urllib.request.Request(url.rstrip("/") + "/", method="HEAD")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            return ""
+    except urllib.error.HTTPError as error:
+        return f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        return str(getattr(error, "reason", error))
+
+
+def check_indexes() -> list[Finding]:
+    findings = []
+    for name, url in _indexes().items():
+        problem = _answers(url)
+        fix = f"it does not ({problem}): reach it, or set UV_INDEX={name}=<a mirror of it>"
+        if name.startswith("pytorch-"):
+            fix += (
+                "; behind a network that reaches only PyPI, take torch from there: "
+                '`make update-template ANSWERS="torch_index=pypi"`'
+            )
+        findings.append(Finding(not problem, f"the package index {name} ({url}) answers", fix))
+    return findings
+
+
 def check_environment() -> list[Finding]:
     if not (ROOT / "uv.lock").is_file():
         return [Finding(False, "uv.lock exists", "run `make setup` and commit uv.lock")]
@@ -119,7 +170,7 @@ def diagnose() -> list[Finding]:
     findings = check_tools()
     if not all(finding.ok for finding in findings):
         return findings
-    return [*findings, check_python(), *check_git(), *check_environment()]
+    return [*findings, check_python(), *check_git(), *check_indexes(), *check_environment()]
 
 
 def main() -> int:
@@ -134,7 +185,9 @@ def main() -> int:
     if problems:
         sys.stdout.write(f"\n{len(problems)} thing(s) to fix; then run `make check`.\n")
         return 1
-    sys.stdout.write("\nAll set: `make check` runs everything CI runs.\n")
+    sys.stdout.write(
+        "\nAll set: `make check` runs the inner loop, `make check-all` what CI runs.\n"
+    )
     return 0
 
 
