@@ -84,6 +84,55 @@ def test_zizmor_as_an_auditor_finds_nothing_in_the_workflows(
     )
 
 
+@pytest.mark.parametrize("template_updates", [True, False])
+def test_each_pin_has_one_owner_the_template_or_dependabot(
+    tmp_path: Path, render_plain: Any, template_updates: bool
+) -> None:
+    """With the weekly template update, every pin the template writes (its actions, its images, the
+    bounds in pyproject.toml) is the template's and Dependabot leaves it alone, so that a bot's bump
+    and the next release never conflict (issue 25: 5 hunks in 3 files); Dependabot keeps uv.lock
+    and whatever the team adds. Without the workflow, Dependabot moves everything."""
+    project = render_plain(tmp_path / "p", {"template_updates": template_updates})
+    config = yaml.safe_load((project / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    ignored = {
+        update["package-ecosystem"]: {
+            rule["dependency-name"]
+            for rule in update.get("ignore", [])
+            if "update-types" not in rule
+        }
+        for update in config["updates"]
+    }
+    uv = next(update for update in config["updates"] if update["package-ecosystem"] == "uv")
+    actions = {
+        line.split("uses:", 1)[1].split("@", 1)[0].strip()
+        for path in workflows(project)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "uses:" in line
+    }
+    dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
+    images = {
+        line.split()[1].split(":", 1)[0]
+        for line in dockerfile.splitlines()
+        if line.startswith("FROM")
+    }
+    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
+    pulled = {s["image"].split(":", 1)[0] for s in compose["services"].values() if "image" in s}
+
+    if template_updates:
+        assert ignored["github-actions"] == actions
+        assert ignored["docker"] == images - {"uv", "builder", "tracking-server"}
+        assert ignored["docker-compose"] == pulled
+        assert uv["versioning-strategy"] == "lockfile-only"
+    else:
+        assert ignored == {
+            "github-actions": set(),
+            "uv": set(),
+            "docker": set(),
+            "docker-compose": set(),
+        }
+        assert "versioning-strategy" not in uv
+
+
 def test_every_action_is_pinned_to_a_commit_with_its_version(default_project: Path) -> None:
     uses = [
         line.split("uses:", 1)[1].strip()

@@ -228,12 +228,39 @@ def test_a_rejected_hunk_stops_make_lint_and_the_commit(
     update(project, conflict="rej")
 
     assert (project / "Makefile.rej").is_file()
+    # The inner loop refuses it too: a green `make check` used to hide the lost hunk (issue 25).
+    check = run(["make", "check"], project, env, check=False)
+    assert check.returncode != 0
+    assert "Makefile.rej: hunks Copier could not apply" in check.stdout
     lint = run(["make", "lint"], project, env, check=False)
     assert lint.returncode != 0
     assert "Makefile.rej" in lint.stdout
     committed = run(["git", "commit", "-am", "Update"], project, git_identity(env), check=False)
     assert committed.returncode != 0
     assert "Makefile.rej" in committed.stdout + committed.stderr
+
+
+@pytest.mark.slow
+def test_a_team_target_survives_answer_changes_that_change_the_targets(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    """A team adds its own target the Makefile's way (its .PHONY line beside it); answers that add or
+    drop the template's targets (MLflow's UI, Docker's) are merged without a conflict. Before, one
+    computed .PHONY line conflicted on 4 of 10 answer changes (issue 25)."""
+    project = generate(template, tmp_path / "project")
+    team = "\n.PHONY: report\nreport: ## Our weekly report\n\t@echo report\n"
+    makefile = project / "Makefile"
+    makefile.write_text(makefile.read_text(encoding="utf-8") + team, encoding="utf-8")
+    commit(project)
+
+    for answers in ({"experiment_tracking": "none"}, {"use_docker": False}, {"use_docker": True}):
+        update(project, vcs_ref=copier.VcsRef.CURRENT, data=answers)
+        assert conflict_check(project).returncode == 0, answers
+        text = makefile.read_text(encoding="utf-8")
+        assert text.endswith(team), answers
+        commit(project)
+    assert "mlflow-ui" not in makefile.read_text(encoding="utf-8")
+    assert "docker-build:" in makefile.read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -346,40 +373,76 @@ def test_a_relative_template_path_gets_one_line_from_make_update_template(tmp_pa
 def test_adopting_the_template_in_an_existing_repository(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
-    """docs/adopting.md's procedure: copy into a repository with files, keep ours, update later."""
+    """docs/adopting.md's procedure on a repository with a package of the same name (its own data.py,
+    features.py), tests, requirements.txt, README and .gitignore: no file of the team's is written,
+    the template's own versions are shown apart, and later updates keep what the team excludes."""
     repo = tmp_path / "existing"
-    (repo / "legacy").mkdir(parents=True)
-    (repo / "README.md").write_text("# Fraud scoring\n\nOur own README.\n", encoding="utf-8")
-    (repo / ".gitignore").write_text("secrets/\n*.parquet\n.venv/\n", encoding="utf-8")
-    (repo / "legacy" / "score.py").write_text("print('legacy')\n", encoding="utf-8")
+    team = {
+        "README.md": "# Fraud scoring\n\nOur own README.\n",
+        ".gitignore": "secrets/\n*.parquet\n.venv/\n",
+        "requirements.txt": "pandas>=2.2\nscikit-learn>=1.6\n",
+        "src/fraud/__init__.py": '"""Our fraud package."""\n',
+        "src/fraud/data.py": "def load() -> None:\n    pass\n",
+        "src/fraud/features.py": "def build() -> None:\n    pass\n",
+        "tests/test_features.py": "def test_build() -> None:\n    pass\n",
+        "legacy/score.py": "print('legacy')\n",
+    }
+    for name, text in team.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text, encoding="utf-8")
     run(["git", "init", "--quiet", "--initial-branch=main"], repo)
     commit(repo, "Existing project")
+    answers = {
+        "project_name": "Fraud Scoring",
+        "package_name": "fraud",
+    }  # the worst case: same name
 
     copier.run_copy(
-        str(template.path), repo, defaults=True, overwrite=True, vcs_ref="1.0.0", quiet=True,
-        unsafe=False,
+        str(template.path), repo, data=answers, defaults=True, skip_if_exists=["*"],
+        vcs_ref="1.0.0", quiet=True, unsafe=False,
     )  # fmt: skip
-    status = changed_files(repo)
-    assert {"README.md", ".gitignore"} <= status  # overwritten, and shown
-    run(["git", "restore", "README.md"], repo)
-    run(["bash", "-c", "git show HEAD:.gitignore | grep -vxFf .gitignore >> .gitignore"], repo)
-    commit(repo, "Adopt the ML template")
+    view = render(tmp_path / "template-view", answers, src=template.path, vcs_ref="1.0.0")
 
-    assert (repo / "README.md").read_text(
-        encoding="utf-8"
-    ) == "# Fraud scoring\n\nOur own README.\n"
-    assert (repo / "legacy" / "score.py").read_text(encoding="utf-8") == "print('legacy')\n"
+    # Nothing of the team's was written: git sees only new files.
+    assert run(["git", "diff", "--name-only"], repo).stdout == ""
+    assert {name: (repo / name).read_text(encoding="utf-8") for name in team} == team
+    assert (repo / "src" / "fraud" / "cli.py").is_file()  # the template's files that were missing
+    # The comparison of docs/adopting.md names the files to merge: the team's, where the template has
+    # its own.
+    compare = (
+        'git ls-files | while read -r f; do [ -f "$VIEW/$f" ] && ! cmp -s "$f" "$VIEW/$f" '
+        '&& echo "$f"; done'
+    )
+    listed = run(["bash", "-c", compare], repo, project_env() | {"VIEW": str(view)}).stdout.split()
+    assert set(listed) == set(team) - {"requirements.txt", "legacy/score.py"}
+    merge = 'grep -vxFf .gitignore "$VIEW/.gitignore" >> .gitignore'
+    run(["bash", "-c", merge], repo, project_env() | {"VIEW": str(view)})
     ignored = (repo / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert {"secrets/", "*.parquet", ".venv/", ".env"} <= set(ignored)
     assert ignored.count(".venv/") == 1
-    # Later updates keep all of it; the README, wholly ours, is left out as docs/adopting.md says.
+    # The README stays the team's for good: [tool.update-template] exclude, read by the script that
+    # `make update-template` and the weekly workflow run.
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace(
+            "[tool.update-template]\nexclude = []",
+            '[tool.update-template]\nexclude = ["README.md"]',
+        ),
+        encoding="utf-8",
+    )
+    commit(repo, "Adopt the ML template")
+    env = project_env() | {
+        "COPIER": f"{sys.executable} -c pass"
+    }  # records the command, changes nothing
+    dry = run(["python3", "scripts/update_template.py"], repo, env)
+    assert "--exclude README.md" in dry.stdout
     template.edit("template/README.md.jinja", lambda text: text + "\nA new template section.\n")
     template.make_a_release_with_typical_changes()
     update(repo, exclude=["README.md"])
     assert (repo / NEW_FILE).is_file()
-    assert (repo / "README.md").read_text(
-        encoding="utf-8"
-    ) == "# Fraud scoring\n\nOur own README.\n"
+    kept = {name: (repo / name).read_text(encoding="utf-8") for name in team}
+    assert kept | {".gitignore": team[".gitignore"]} == team
+    assert kept[".gitignore"].startswith(team[".gitignore"])
     assert conflict_check(repo).returncode == 0
 
 
@@ -403,6 +466,40 @@ def test_make_update_template_brings_a_dependency_bump_with_a_fresh_lock(
     assert {"pyproject.toml", "uv.lock", ".copier-answers.yml"} <= changed_files(project)
     assert 'name = "tabulate"' in (project / "uv.lock").read_text(encoding="utf-8")
     run(["uv", "lock", "--check", "--offline"], project, env)  # what CI's --locked sync needs
+
+
+@pytest.mark.slow
+def test_the_printed_undo_restores_the_project_after_a_real_conflict(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    """The undo that update-template prints works from the state a conflict leaves (unmerged paths,
+    markers, new files), run as printed; and the script starts with python3 and git alone, before any
+    environment exists (issue 25: `git checkout -- .` refused unmerged paths and restored nothing).
+    """
+    project = generate(template, tmp_path / "project")
+    pyproject = project / "pyproject.toml"
+    ours = pyproject.read_text(encoding="utf-8").replace("fail_under = 85", "fail_under = 80")
+    pyproject.write_text(ours, encoding="utf-8")
+    head = commit(project)
+    template.edit(
+        "template/pyproject.toml.jinja",
+        lambda text: text.replace("fail_under = 85", "fail_under = 90"),
+    )
+    template.make_a_release_with_typical_changes("1.1.0")
+    env = project_env() | {"COPIER": f"{sys.executable} -m copier"}  # this suite's Copier
+    assert not (project / ".venv").exists()
+
+    result = run(["python3", "scripts/update_template.py"], project, env, check=False)
+
+    assert result.returncode == 1
+    assert "pyproject.toml: unmerged" in result.stdout
+    assert (project / NEW_FILE).is_file()
+    undo = result.stderr.split("or undo the update: ", 1)[1].strip()
+    run(["bash", "-c", undo], project, env)
+    assert changed_files(project) == set()
+    assert run(["git", "rev-parse", "HEAD"], project).stdout.strip() == head
+    assert pyproject.read_text(encoding="utf-8") == ours
+    assert recorded(project)["_commit"] == "1.0.0"
 
 
 def test_make_update_template_refuses_a_dirty_tree_in_one_line(

@@ -4,6 +4,7 @@
     make update-template VERSION=1.2.0            # a given one
     make update-template ANSWERS="task=regression"   # change an answer, same version (VERSION=:current:)
     make update-template EXCLUDE="README.md"      # leave files that are wholly yours out of it
+    # for good: [tool.update-template] exclude = ["README.md"] in pyproject.toml (the workflow too)
     python3 scripts/update_template.py --check    # exit 2 when a newer version exists (the workflow)
 
 Steps, each stopping with one line that says what to do when it fails:
@@ -126,12 +127,37 @@ def check() -> int:
     return _run([*shlex.split(COPIER), "check-update", "--quiet"]).returncode
 
 
+def lasting_excludes() -> list[str]:
+    """The files a team keeps out of every update: `exclude` of [tool.update-template] in
+    pyproject.toml (a README the team rewrote, a module of its own at a template path)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10 or older: said, not guessed
+        print("update-template: [tool.update-template] not read (it needs Python 3.11 or newer)")
+        return []
+    try:
+        with (ROOT / "pyproject.toml").open("rb") as file:
+            settings = tomllib.load(file).get("tool", {}).get("update-template", {})
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise StepFailedError(f"pyproject.toml cannot be read: {error}") from None
+    excluded = settings.get("exclude", [])
+    if not isinstance(excluded, list) or not all(isinstance(path, str) for path in excluded):
+        raise StepFailedError(
+            'pyproject.toml: [tool.update-template] exclude must be a list of paths, e.g. ["README.md"]'
+        )
+    return excluded
+
+
 def main(argv: list[str]) -> int:
     if argv == ["--check"]:
         return check()
     version = os.environ.get("VERSION", "")
     answers = os.environ.get("ANSWERS", "").split() + argv
-    excluded = os.environ.get("EXCLUDE", "").split()
+    try:
+        excluded = lasting_excludes() + os.environ.get("EXCLUDE", "").split()
+    except StepFailedError as stop:
+        print(f"update-template: {stop}", file=sys.stderr)
+        return 1
     if answers and not version:
         version = ":current:"  # an answer changes; the template version stays
     before = _recorded("_commit")
