@@ -219,11 +219,23 @@ def test_the_team_server_compose_file_is_valid_and_keeps_secrets_out(
     assert "/ready" in model["healthcheck"]["test"][-1]
     password = services["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert password.startswith("${POSTGRES_PASSWORD:?"), password
+    # Every published port listens on loopback unless .env's BIND_ADDRESS says otherwise (issue 27).
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert port.startswith("${BIND_ADDRESS:-127.0.0.1}:"), (name, port)
     if tracking == "mlflow":
         assert "--serve-artifacts" in services["mlflow"]["command"]
         assert services["mlflow"]["build"]["target"] == "tracking-server"
         assert "AS tracking-server" in (project / "Dockerfile").read_text(encoding="utf-8")
     git_init(project)
+    # The example's password is refused before compose is asked for anything.
+    example = (project / ".env.example").read_text(encoding="utf-8")
+    assert "\nPOSTGRES_PASSWORD=change-me\n" in example
+    for line in ("POSTGRES_PASSWORD=change-me", "POSTGRES_PASSWORD='change-me'  # later"):
+        (project / ".env").write_text(f"{line}\n", encoding="utf-8")
+        refused = run(["make", "tracking-server"], project, check=False)
+        assert refused.returncode == 2, refused.stdout
+        assert "POSTGRES_PASSWORD in .env is the example's" in refused.stdout
     (project / ".env").write_text("POSTGRES_PASSWORD=secret\n", encoding="utf-8")
     ignored = run(["git", "status", "--porcelain", "--ignored", ".env", ".env.example"], project)
     assert "!! .env\n" in ignored.stdout
