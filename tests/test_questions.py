@@ -1,6 +1,7 @@
 """The questions: every bad answer is refused with a message naming the problem, and nothing is written;
 derived defaults are always valid."""
 
+import html
 import json
 import keyword
 import re
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .helpers import DEFAULT_ANSWERS, TEMPLATE, refused_names
+from .helpers import DEFAULT_ANSWERS, TEMPLATE, refused_names, run
 
 COPIER_YML = yaml.safe_load((TEMPLATE / "copier.yml").read_text(encoding="utf-8"))
 QUESTIONS = {name: spec for name, spec in COPIER_YML.items() if not name.startswith("_")}
@@ -358,7 +359,8 @@ def test_an_html_comment_in_the_description_hides_nothing(
     project = render_plain(tmp_path / "p", {"description": "<!-- hides the README, or <details>"})
 
     readme = (project / "README.md").read_text(encoding="utf-8")
-    assert readme.splitlines()[2] == "&lt;!-- hides the README, or &lt;details>"
+    assert readme.splitlines()[2] == "<p>&lt;!-- hides the README, or &lt;details&gt;</p>"
+    run(["mdformat", "--check", "README.md"], project)
 
 
 def test_the_defaults_are_the_canonical_answers() -> None:
@@ -396,3 +398,9 @@ def test_a_hostile_but_harmless_answer_renders_files_that_parse(
     label = re.search(r'image\.description="(.*)" \\$', dockerfile, flags=re.MULTILINE)
     assert label is not None
     assert re.sub(r"\\(.)", r"\1", label.group(1)) == recorded["description"]
+    # The Markdown is formatted as the project's mdformat hook wants it, and shows the name and the
+    # description as typed: plain, or an HTML element that Markdown does not interpret.
+    run(["mdformat", "--check", "README.md", "CONTRIBUTING.md"], project)
+    title, _, summary = (project / "README.md").read_text(encoding="utf-8").split("\n")[:3]
+    assert html.unescape(re.sub(r"^# |</?h1>", "", title)) == recorded["project_name"]
+    assert html.unescape(re.sub(r"</?p>", "", summary)) == recorded["description"]
