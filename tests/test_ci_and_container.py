@@ -84,6 +84,48 @@ def test_zizmor_as_an_auditor_finds_nothing_in_the_workflows(
     )
 
 
+# repo-review's checks (scientific-python's guide) that fail by decision, each with its reason. The hooks
+# are `repo: local` hooks running the locked tools (offline, the versions make and CI run), which
+# repo-review recognises only by their public repositories: the test checks that each hook is there.
+REPO_REVIEW_HOOKS = {
+    "PC100": "check-added-large-files",  # pre-commit-hooks
+    "PC110": "black",
+    "PC140": "mypy",
+    "PC160": "codespell",
+    "PC180": "mdformat",
+    "PC190": "ruff",
+    "SEC001": "zizmor",
+}
+REPO_REVIEW_DECISIONS = {
+    "GH100": "ci: none, the answer: no GitHub Actions workflows",
+    "PC170": "pygrep hooks check reStructuredText: the project has none",
+    "PC901": "pre-commit.ci is not used: CI runs the hooks (make check-all)",
+    "PC902": "pre-commit.ci is not used",
+    "PC903": "pre-commit.ci is not used",
+    "PY004": "the README and CONTRIBUTING are the documentation of an ML project, not a docs site",
+    "PY007": "the Makefile is the task runner (repo-review knows nox, tox, pixi, hatch, spin)",
+}
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"ml_framework": "pytorch"}, {"experiment_tracking": "none", "ci": "none"}],
+    ids=["default", "pytorch", "tracking-none"],
+)
+def test_repo_review_finds_nothing_but_decisions(
+    tmp_path: Path, render_plain: Any, answers: dict[str, Any]
+) -> None:
+    project = render_plain(tmp_path / "p", answers)
+    run(["git", "init", "--quiet"], project)
+    report = json.loads(run(["repo-review", ".", "--format", "json"], project, check=False).stdout)
+    failed = {name for name, check in report["checks"].items() if check["result"] is False}
+
+    assert failed <= set(REPO_REVIEW_HOOKS) | set(REPO_REVIEW_DECISIONS), failed
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    hooks = {hook["id"] for repo in config["repos"] for hook in repo["hooks"]}
+    assert {REPO_REVIEW_HOOKS[name] for name in failed & set(REPO_REVIEW_HOOKS)} <= hooks
+
+
 @pytest.mark.parametrize("template_updates", [True, False])
 def test_each_pin_has_one_owner_the_template_or_dependabot(
     tmp_path: Path, render_plain: Any, template_updates: bool
