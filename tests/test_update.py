@@ -264,6 +264,60 @@ def test_a_team_target_survives_answer_changes_that_change_the_targets(
 
 
 @pytest.mark.slow
+def test_a_merged_bot_bump_and_a_template_release_touch_different_lines(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    """Dependabot, as the generated dependabot.yml lets it, bumps what the team added (here an action
+    of its own in the CI workflow) and uv.lock, never the template's pins; the next release bumps
+    the template's actions and a dependency bound. The update merges both without a conflict
+    (issue 25: once a team merged bot bumps of the same pins, releases conflicted in 3 files)."""
+    project = generate(template, tmp_path / "project")
+    workflow = project / ".github" / "workflows" / "ci.yml"
+    team_step = (
+        "      - uses: actions/cache@{} # {}\n        with: {{path: ~/.cache, key: cache}}\n"
+    )
+    text = workflow.read_text(encoding="utf-8")
+    first = text.index("      - name: Set up the environment")  # after checkout and uv, as teams do
+    workflow.write_text(
+        text[:first] + team_step.format("1" * 40, "v4.0.0") + text[first:], encoding="utf-8"
+    )
+    (project / "uv.lock").write_text("# the team's lock\nversion = 1\n", encoding="utf-8")
+    commit(project, "Our own cache step")
+    # The bot's pull requests, merged: the team's action and the lock, nothing of the template's.
+    workflow.write_text(
+        workflow.read_text(encoding="utf-8").replace(
+            "1" * 40 + " # v4.0.0", "2" * 40 + " # v4.1.0"
+        ),
+        encoding="utf-8",
+    )
+    (project / "uv.lock").write_text("# the team's lock\nversion = 2\n", encoding="utf-8")
+    commit(project, "Bump actions/cache and the lock (Dependabot)")
+    pin = re.search(r"actions/checkout@([0-9a-f]{40}) # (v[\d.]+)", text)
+    assert pin is not None
+    for relative in (
+        "template/{% if ci == 'github' %}.github{% endif %}/workflows/ci.yml.jinja",
+        "template/pyproject.toml.jinja",
+    ):
+        template.edit(
+            relative,
+            lambda source: source.replace(pin.group(1), "3" * 40)
+            .replace(f"# {pin.group(2)}", "# v7.9.9")
+            .replace('"joblib>=1.4"', '"joblib>=1.5"'),
+        )
+    template.release("1.1.0")
+
+    update(project)
+
+    assert conflict_check(project).returncode == 0
+    merged = workflow.read_text(encoding="utf-8")
+    assert "actions/cache@" + "2" * 40 + " # v4.1.0" in merged  # the bot's bump of the team's
+    assert merged.count("actions/checkout@" + "3" * 40 + " # v7.9.9") >= 2  # the release's
+    assert pin.group(1) not in merged
+    assert '"joblib>=1.5"' in (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert (project / "uv.lock").read_text(encoding="utf-8").endswith("version = 2\n")
+
+
+@pytest.mark.slow
 def test_changing_an_answer_at_the_same_version_changes_only_its_files(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
