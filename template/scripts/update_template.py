@@ -153,15 +153,11 @@ def main(argv: list[str]) -> int:
         return check()
     version = os.environ.get("VERSION", "")
     answers = os.environ.get("ANSWERS", "").split() + argv
-    try:
-        excluded = lasting_excludes() + os.environ.get("EXCLUDE", "").split()
-    except StepFailedError as stop:
-        print(f"update-template: {stop}", file=sys.stderr)
-        return 1
     if answers and not version:
         version = ":current:"  # an answer changes; the template version stays
     before = _recorded("_commit")
     try:
+        excluded = lasting_excludes() + os.environ.get("EXCLUDE", "").split()
         changed = update(version, answers, excluded)
     except StepFailedError as stop:
         print(f"update-template: {stop}", file=sys.stderr)
