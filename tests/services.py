@@ -51,6 +51,16 @@ class Postgres:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
 
+    def psql(self) -> list[str]:
+        """psql, connected as the superuser."""
+        bindir = postgres_bin()
+        assert bindir is not None
+        return [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, "-q"]
+
+    def create(self, database: str) -> None:
+        """A new, empty database."""
+        subprocess.run([*self.psql(), "-c", f"CREATE DATABASE {database}"], check=True, timeout=60)
+
 
 def _as_postgres() -> dict[str, str]:
     """`initdb` refuses root: run the server as the `postgres` user when the tests run as root."""
@@ -87,11 +97,10 @@ def postgres(databases: Mapping[str, Path | None]) -> Iterator[Postgres]:
     )
     try:
         server = Postgres(port, data)
-        psql = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, "-q"]
         for database, script in databases.items():
-            subprocess.run([*psql, "-c", f"CREATE DATABASE {database}"], check=True, timeout=60)
+            server.create(database)
             if script is not None:
-                subprocess.run([*psql, "-f", str(script)], check=True, timeout=60)
+                subprocess.run([*server.psql(), "-f", str(script)], check=True, timeout=60)
         yield server
     finally:
         subprocess.run(

@@ -176,8 +176,7 @@ def test_killing_a_worker_leaves_the_study_usable(project: Path, team: dict[str,
             assert time.monotonic() < deadline, "no trial finished in 240 s"
             time.sleep(0.5)
         victim = _workers(sweep.pid)[0]
-        # Its trial has said which worker runs it (killed between Optuna creating a trial and the
-        # worker naming itself, a trial is left to Optuna's heartbeat, as the sweep module says).
+        # once a trial runs on it (a trial names its worker from the moment Optuna creates it)
         while not _running_on(shared, "killed", f"{socket.gethostname()}:{victim}"):
             assert sweep.poll() is None, sweep.communicate()
             assert time.monotonic() < deadline, "the worker ran no trial in 240 s"
@@ -202,6 +201,71 @@ def test_killing_a_worker_leaves_the_study_usable(project: Path, team: dict[str,
     study = optuna.load_study(study_name="killed", storage=shared)
     after = [trial.state for trial in study.trials].count(optuna.trial.TrialState.COMPLETE)
     assert after == before + 1
+
+
+def test_sweeps_started_together_on_a_new_database_share_one_study(
+    project: Path, team: dict[str, str], database: Postgres
+) -> None:
+    # Given a database no sweep has used (Optuna's tables are not there yet)
+    database.create("optuna_race")
+    env = team | {"OPTUNA_STORAGE": database.url("optuna_race")}
+
+    # when two sweeps start at the same moment, as a cluster job's pods do
+    command = [*CLI, "sweep", "--trials", "2", "--study", "race"]
+    sweeps = [
+        subprocess.Popen(
+            command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    try:
+        done = [sweep.communicate(timeout=300) for sweep in sweeps]
+    finally:
+        for sweep in sweeps:
+            stop(sweep)
+
+    # then both succeed, on one study of four trials
+    assert [sweep.returncode for sweep in sweeps] == [0, 0], done
+    study = optuna.load_study(study_name="race", storage=storage(env["OPTUNA_STORAGE"]))
+    assert sorted(trial.number for trial in study.trials) == [0, 1, 2, 3]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_a_worker_killed_before_its_first_heartbeat_has_its_trial_reclaimed(
+    project: Path, team: dict[str, str]
+) -> None:
+    # Given a worker killed right after Optuna created its trial, before Optuna's heartbeat began
+    dies = (
+        "import os, signal; from my_ml_project.sweep import _open, require_optuna;"
+        f"study = _open(require_optuna(), {team['OPTUNA_STORAGE']!r}, 'orphan',"
+        " direction='maximize', heartbeat=1); study.ask(); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    died = subprocess.run(
+        ["uv", "run", "--frozen", "python", "-c", dies],
+        cwd=project,
+        env=team,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert died.returncode != 0, died.stderr
+    shared = storage(team["OPTUNA_STORAGE"])
+    (orphan,) = optuna.load_study(study_name="orphan", storage=shared).trials
+    assert orphan.state == optuna.trial.TrialState.RUNNING
+
+    # when the next sweep of the study starts after two missed heartbeats
+    time.sleep(2.5)
+    swept = run(
+        [*CLI, "sweep", "--trials", "1", "--study", "orphan", "--set", "sweep.heartbeat=1"],
+        project,
+        team,
+    )
+
+    # then the orphan is marked failed, and the sweep's trial ran
+    assert "1 trial(s) of a worker that stopped are marked failed" in swept.stderr
+    states = [t.state for t in optuna.load_study(study_name="orphan", storage=shared).trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
 
 
 def _complete(shared: optuna.storages.RDBStorage, name: str) -> bool:

@@ -6,9 +6,16 @@ sweep's run) and is tagged with the study's name and the trial's number, so that
 
 The study lives in Optuna's storage: a SQLite file by default, or a PostgreSQL URL that workers on
 many machines share (each `sweep` on each machine adds its trials to the one study; Optuna numbers
-them without duplicates). `--workers K` starts K processes here. A worker that dies leaves its trial
-marked failed (at once by this command when it sees the worker go, else by Optuna's heartbeat) and
-the study usable: run `sweep` again to add trials.
+them without duplicates). `--workers K` starts K processes here.
+
+A worker that dies leaves its trial marked failed and the study usable (run `sweep` again to add
+trials): at once by this command when it sees one of its own workers go; otherwise once the trial has
+missed two heartbeats (`sweep.heartbeat` seconds apart), by the next trial to start or the next
+`sweep` to start or end, on any machine. A trial has its first heartbeat and its worker's name from
+the moment it is created, so that one killed in its first moments is reclaimed too.
+
+Many workers may start at once on a new database: the first creates Optuna's tables and the study
+while the others wait (a PostgreSQL advisory lock, or a file lock beside a SQLite file).
 """
 
 import logging
@@ -18,7 +25,8 @@ import os
 import socket
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +38,7 @@ from .evaluate import PRIMARY_METRIC, primary_metric
 from .models import ModelConfig
 from .pipeline import Prepared, prepare, train_run
 from .records import flatten
-from .storage import sqlite_file
+from .storage import exclusive, sqlite_file
 from .tracking import TRACKER
 from .train import available_cores
 
@@ -41,8 +49,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds to wait for a study database server (PostgreSQL) to accept a connection.
 DATABASE_TIMEOUT = 10
-# A worker's trial with no heartbeat for this long is marked failed by the next worker to start one.
-HEARTBEAT_SECONDS = 30
+# The key of the PostgreSQL advisory lock held while a study's storage and study are created.
+CREATION_LOCK = 0x0F7A5EED
 # Metrics where lower is better: a sweep minimises them unless `sweep.direction` says otherwise.
 ERROR_METRICS = ("rmse", "mae", "mse", "log_loss")
 
@@ -95,7 +103,9 @@ def run_sweep(
     url = storage_url(storage or os.environ.get("OPTUNA_STORAGE") or config.sweep.storage)
     TRACKER.require()
     metric, direction = objective(config)  # every default metric is maximised
-    opened = _open(optuna, url, name, direction=direction)
+    heartbeat = config.sweep.heartbeat
+    opened = _open(optuna, url, name, direction=direction, heartbeat=heartbeat)
+    _reclaim(optuna, opened)  # a dead worker's trials, before counting the study's
     if opened.direction.name.lower() != direction:
         raise PipelineError(
             f"study {name!r} in {shown(url)} {opened.direction.name.lower()}s; this config "
@@ -141,6 +151,7 @@ def run_sweep(
             work(plans[0], prepared, opened)
         else:
             failed = _run_workers(plans, opened)
+    _reclaim(optuna, opened)
     return _outcome(optuna, opened, url, metric, direction, failed)
 
 
@@ -173,14 +184,13 @@ def work(plan: Plan, prepared: Prepared | None = None, study: Any = None) -> Non
     prepared table are opened here unless the caller has them already)."""
     optuna = require_optuna()
     if study is None:
-        study = optuna.load_study(study_name=plan.study, storage=_storage(optuna, plan.storage))
+        storage = _storage(optuna, plan.storage, plan.config.sweep.heartbeat)
+        study = optuna.load_study(study_name=plan.study, storage=storage)
     study.sampler = optuna.samplers.TPESampler(seed=_seed(plan, len(study.trials)))
     prepared = prepared or prepare(plan.config)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
     space_items = list(plan.config.sweep.params.items())
 
     def trial_run(trial: "Trial") -> float:
-        trial.set_user_attr("worker", worker)
         settings = {key: suggest(trial, key, space) for key, space in space_items}
         changed = {key.split(".", 1)[1]: value for key, value in settings.items()}
         model = ModelConfig.model_validate({**plan.config.model.model_dump(), **changed})
@@ -265,10 +275,28 @@ def shown(url: str) -> str:
         return url
 
 
-def _storage(optuna: Any, url: str) -> Any:
-    """Optuna's database storage, with heartbeats so that a dead worker's trial is marked failed.
-    A SQLite file is opened for each use (no pool), and waited for while another process writes."""
+def worker_name() -> str:
+    """This process as the trials it runs name it: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _storage(optuna: Any, url: str, heartbeat: int) -> Any:
+    """Optuna's database storage, with heartbeats every `heartbeat` seconds so that a dead worker's
+    trial is marked failed once it has missed two; each trial it creates has its first heartbeat and
+    its worker's name at once (Optuna's own start a moment later, when the trial runs, and a trial
+    with no heartbeat would never be reclaimed). A SQLite file is opened for each use (no pool),
+    and waited for while another process writes."""
     from sqlalchemy.pool import NullPool
+
+    class Storage(optuna.storages.RDBStorage):  # type: ignore[misc]
+        # The method both Optuna's study (through its cache) and `create_new_trial` call.
+        def _create_new_trial(self, study_id: int, template_trial: Any = None) -> Any:
+            created = super()._create_new_trial(study_id, template_trial)
+            if template_trial is not None:  # a trial added or enqueued, not one to run here
+                return created
+            self.record_heartbeat(created._trial_id)
+            self.set_trial_user_attr(created._trial_id, "worker", worker_name())
+            return self.get_trial(created._trial_id)
 
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -277,20 +305,49 @@ def _storage(optuna: Any, url: str) -> Any:
         engine = {"connect_args": {"connect_timeout": DATABASE_TIMEOUT}, "pool_pre_ping": True}
     with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.9
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS
+        return Storage(
+            url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=2 * heartbeat
         )
 
 
-def _open(optuna: Any, url: str, name: str, *, direction: str) -> Any:
+@contextmanager
+def _one_creator(url: str) -> Iterator[None]:
+    """One process at a time creates the storage's tables and the study: on PostgreSQL, two at once
+    collide in the catalogue (`UniqueViolation pg_type_typname_nsp_index`), as a Kubernetes Job's
+    pods starting together would. An advisory lock, freed by the server if this process dies."""
+    path = sqlite_file(url)
+    if path is not None:
+        with exclusive(path.with_name(f"{path.name}.lock"), "waiting for another sweep"):
+            yield
+        return
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(
+        url, poolclass=NullPool, connect_args={"connect_timeout": DATABASE_TIMEOUT}
+    )
+    try:
+        with engine.connect() as connection:
+            lock = sqlalchemy.text("SELECT pg_advisory_lock(:key)")
+            connection.execute(lock, {"key": CREATION_LOCK})
+            yield  # the lock ends with the connection
+    finally:
+        engine.dispose()
+
+
+def _open(optuna: Any, url: str, name: str, *, direction: str, heartbeat: int) -> Any:
     """The study, created when new; one clear line when the storage cannot be opened."""
     try:
-        return optuna.create_study(
-            study_name=name,
-            storage=_storage(optuna, url),
-            direction=direction,
-            load_if_exists=True,
-        )
+        with _one_creator(url):
+            return optuna.create_study(
+                study_name=name,
+                storage=_storage(optuna, url, heartbeat),
+                direction=direction,
+                load_if_exists=True,
+            )
     except ModuleNotFoundError as exc:
         raise PipelineError(
             f"sweep storage {shown(url)} needs the {exc.name} package: add it with `uv add {exc.name}`"
@@ -366,6 +423,19 @@ def _worker_main(plan: Plan) -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _reclaim(optuna: Any, study: Any) -> None:
+    """Mark failed the trials whose worker has missed two heartbeats, on any machine (Optuna does
+    it only as a trial starts: a sweep that starts or ends does it too)."""
+    running = (optuna.trial.TrialState.RUNNING,)
+    before = len(study.get_trials(deepcopy=False, states=running))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    reclaimed = before - len(study.get_trials(deepcopy=False, states=running))
+    if reclaimed > 0:
+        logger.warning("%d trial(s) of a worker that stopped are marked failed", reclaimed)
 
 
 def _fail_trials_of(study: Any, workers: list[str]) -> None:
