@@ -798,10 +798,10 @@ def bench_team(project: Path, runs: int) -> None:
         print("log_run_server: skipped, PostgreSQL is not installed")
         return
     with (
-        postgres({"mlflow": project / "docker" / "postgres-init.sql"}) as database,
-        mlflow_server(project, database, env) as url,
+        postgres(project / "docker" / "postgres-init.sh") as database,
+        mlflow_server(project, database, env) as member,
     ):
-        remote = float(sh(code, project, env | {"MLFLOW_TRACKING_URI": url}).strip())
+        remote = float(sh(code, project, env | member).strip())
     report("log_run_server", remote, reference=local, note="team server on loopback")
 
 

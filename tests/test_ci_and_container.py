@@ -266,6 +266,10 @@ def test_the_team_server_compose_file_is_valid_and_keeps_secrets_out(
         for port in service.get("ports", []):
             assert port.startswith("${BIND_ADDRESS:-127.0.0.1}:"), (name, port)
     if tracking == "mlflow":
+        # Every request to the MLflow server signs in; its database role is not the superuser.
+        assert services["mlflow"]["command"][:2] == ["--app-name", "basic-auth"]
+        store = services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"]
+        assert store.startswith("postgresql+psycopg://mlflow_server:${MLFLOW_DB_PASSWORD}@"), store
         assert "--serve-artifacts" in services["mlflow"]["command"]
         assert services["mlflow"]["build"]["target"] == "tracking-server"
         assert "AS tracking-server" in (project / "Dockerfile").read_text(encoding="utf-8")
@@ -277,7 +281,17 @@ def test_the_team_server_compose_file_is_valid_and_keeps_secrets_out(
         (project / ".env").write_text(f"{line}\n", encoding="utf-8")
         refused = run(["make", "tracking-server"], project, check=False)
         assert refused.returncode == 2, refused.stdout
-        assert "POSTGRES_PASSWORD in .env is the example's" in refused.stdout
+        assert "POSTGRES_PASSWORD in .env: still the example's change-me" in refused.stdout
+    # Each password the example leaves at change-me is named, all in one line.
+    (project / ".env").write_text(example, encoding="utf-8")
+    refused = run(["make", "tracking-server"], project, check=False)
+    placeholders = [
+        line.split("=")[0]
+        for line in example.splitlines()
+        if line.endswith("=change-me") and not line.startswith("#")
+    ]
+    assert len(placeholders) == (5 if tracking == "mlflow" else 2), placeholders
+    assert f"{' '.join(placeholders)} in .env: still the example's" in refused.stdout
     (project / ".env").write_text("POSTGRES_PASSWORD=secret\n", encoding="utf-8")
     ignored = run(["git", "status", "--porcelain", "--ignored", ".env", ".env.example"], project)
     assert "!! .env\n" in ignored.stdout

@@ -5,12 +5,15 @@ two workers shares one Optuna study in PostgreSQL; killing a worker mid-study le
 Every process started here is stopped by PID, every wait bounded (see services.py).
 """
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,16 @@ import pytest
 from sqlalchemy.pool import NullPool
 
 from .helpers import git_init, project_env, render, run
-from .services import Postgres, mlflow_server, postgres, postgres_bin, stop
+from .services import (
+    ENV_FILE,
+    Postgres,
+    member,
+    mlflow_server,
+    postgres,
+    postgres_bin,
+    request,
+    stop,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -47,22 +59,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def database(project: Path) -> Iterator[Postgres]:
-    """PostgreSQL as compose.yaml's service sets it up: POSTGRES_DB (mlflow), then the project's
-    init script (which creates the optuna database)."""
+    """PostgreSQL as compose.yaml's service sets it up: the project's init script creates a role and a
+    database for MLflow and for Optuna."""
     if postgres_bin() is None:
         pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
-    with postgres({"mlflow": project / "docker" / "postgres-init.sql"}) as server:
+    with postgres(project / "docker" / "postgres-init.sh") as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def team(project: Path, database: Postgres) -> Iterator[dict[str, str]]:
-    """The environment of a team member: the tracking server and the shared Optuna storage."""
-    with mlflow_server(project, database, project_env()) as url:
-        yield project_env() | {
-            "MLFLOW_TRACKING_URI": url,
-            "OPTUNA_STORAGE": database.url("optuna"),
-        }
+    """The environment of a team member: the tracking server with the member's credentials, and the
+    shared Optuna storage as the sweeps' role."""
+    with mlflow_server(project, database, project_env()) as member:
+        yield project_env() | member | {"OPTUNA_STORAGE": database.url("optuna")}
 
 
 def storage(url: str) -> optuna.storages.RDBStorage:
@@ -130,6 +140,45 @@ def test_two_checkouts_share_the_tracking_server(
     run([*CLI, "evaluate"], project, team)  # on the downloaded run's own held-out rows
 
 
+def test_a_model_changed_on_the_server_is_refused_at_promote(
+    project: Path, team: dict[str, str]
+) -> None:
+    # Given a run on the server that this checkout has no folder of (as a teammate's)
+    run([*CLI, "train", "--name", "to-tamper", "--set", "seed=11"], project, team)
+    (trained,) = listed(project, team, "params.seed = 11")
+    run_id = str(trained["run_id"])
+    folder = project / "models" / "runs" / run_id
+    model, metadata = folder / "model.joblib", json.loads((folder / "metadata.json").read_text())
+    other = (folder / "baseline.joblib").read_bytes()  # a model that loads, and is not the run's
+    shutil.rmtree(folder)
+
+    # then nobody can replace its files without signing in
+    url = team["MLFLOW_TRACKING_URI"]
+    answer = request(url, f"/api/2.0/mlflow/runs/get?run_id={run_id}", member())
+    location = answer["run"]["info"]["artifact_uri"].removeprefix("mlflow-artifacts:")
+    path = f"/api/2.0/mlflow-artifacts/artifacts{location}/run/model.joblib"
+    with pytest.raises(urllib.error.HTTPError) as refused_unsigned:
+        request(url, path, None, content=other)
+    assert refused_unsigned.value.code == 401
+
+    # when a member replaces its model through the artifact API, and the checksum the folder's
+    # metadata records for it, as an attacker with a member's password would
+    metadata["sha256"][model.name] = hashlib.sha256(other).hexdigest()
+    for name, content in (
+        ("model.joblib", other),
+        ("metadata.json", json.dumps(metadata).encode()),
+    ):
+        request(url, path.replace("model.joblib", name), member(), content=content)
+
+    # then promoting it is refused, in one line, and nothing of it is kept
+    refused = run([*CLI, "promote", run_id[:8]], project, team, check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert f"run {run_id[:8]}: its model.joblib on http://127.0.0.1:" in refused.stderr
+    assert "is not the file it logged" in refused.stderr
+    assert not folder.exists()
+    assert [path.name for path in folder.parent.iterdir() if path.name.startswith(".")] == []
+
+
 def test_a_sweep_shares_one_study_in_postgresql(project: Path, team: dict[str, str]) -> None:
     swept = run(
         [*CLI, "sweep", "--trials", "12", "--workers", "2", "--study", "team"], project, team
@@ -139,8 +188,8 @@ def test_a_sweep_shares_one_study_in_postgresql(project: Path, team: dict[str, s
     numbers = [trial.number for trial in study.trials]
     assert sorted(numbers) == list(range(12))  # exactly 12, no number twice
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    assert "'team' in postgresql+psycopg://postgres:***@127.0.0.1" in swept.stdout
-    assert "team-secret" not in swept.stdout + swept.stderr
+    assert "'team' in postgresql+psycopg://optuna_worker:***@127.0.0.1" in swept.stdout
+    assert ENV_FILE["OPTUNA_DB_PASSWORD"] not in swept.stdout + swept.stderr
 
     # Every trial is a run on the server, nested under the sweep's own run.
     runs = listed(project, team, 'tags.sweep = "team"')
