@@ -279,9 +279,9 @@ def request(
         headers["Content-Type"] = "application/json"
     elif content is not None:
         data, method = content, "PUT"
-    sent = urllib.request.Request(
+    sent = urllib.request.Request(  # noqa: S310  # a loopback server
         url + path, data=data, method=method, headers=headers
-    )  # noqa: S310
+    )
     try:
         with urllib.request.urlopen(sent, timeout=30) as answer:  # noqa: S310  # a loopback server
             text = answer.read()

@@ -179,6 +179,70 @@ def test_a_model_changed_on_the_server_is_refused_at_promote(
     assert [path.name for path in folder.parent.iterdir() if path.name.startswith(".")] == []
 
 
+def test_a_server_killed_mid_train_fails_it_fast_and_clean(
+    project: Path, team: dict[str, str], database: Postgres
+) -> None:
+    # Given a train logging to a second MLflow server on the team's database
+    with mlflow_server(project, database, project_env()) as doomed:
+        env = team | doomed
+        train = subprocess.Popen(
+            [*CLI, "train", "--name", "doomed"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        # when the server is killed once the run is on it (its process group, as the block ends)
+        deadline = time.monotonic() + 240
+        while not (running := _runs_named(env, "doomed")):
+            if train.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    killed = time.monotonic()
+    try:
+        assert running, "the run did not start on the server"
+        out, err = train.communicate(timeout=120)
+    finally:
+        stop(train)
+    took = time.monotonic() - killed
+
+    # then the train fails within 30 s in one line, exit 2, leaving no folder behind
+    assert train.returncode == 2, (out, err)
+    assert took < 30, (took, err)
+    assert "error: tracking server http://127.0.0.1:" in err
+    assert "Traceback" not in err
+    for folder in (project / "models" / "runs", project / "reports" / "runs"):
+        assert [path.name for path in folder.iterdir() if path.name.endswith(".partial")] == []
+    (run_id,) = running
+    assert not (project / "models" / "runs" / run_id).exists()
+
+    # and the next command that reaches the team's server marks the run FAILED
+    listed(project, team, 'tags.task = "classification"')
+    answer = request(
+        team["MLFLOW_TRACKING_URI"], f"/api/2.0/mlflow/runs/get?run_id={run_id}", member()
+    )
+    assert answer["run"]["info"]["status"] == "FAILED"
+
+
+def _runs_named(env: dict[str, str], name: str) -> list[str]:
+    """The ids of the runs named `name` on the server, in any state."""
+    url, experiment = env["MLFLOW_TRACKING_URI"], "my-ml-project-wine"
+    try:
+        named = request(
+            url, f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={experiment}", member()
+        )
+        body = {
+            "experiment_ids": [named["experiment"]["experiment_id"]],
+            "filter": f"attributes.run_name = '{name}'",
+        }
+        found = request(url, "/api/2.0/mlflow/runs/search", member(), body=body)
+    except urllib.error.URLError:
+        return []
+    return [str(run["info"]["run_id"]) for run in (found or {}).get("runs", [])]
+
+
 def test_a_sweep_shares_one_study_in_postgresql(project: Path, team: dict[str, str]) -> None:
     swept = run(
         [*CLI, "sweep", "--trials", "12", "--workers", "2", "--study", "team"], project, team

@@ -8,6 +8,7 @@ the champion of the experiment the config names (see `registry.py`).
 """
 
 import logging
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -210,21 +211,27 @@ def train_run(
         staging = outputs.runs_dir / f".{run.run_id}.partial"
         reports = outputs.run_reports_dir / run.run_id
         reports_staging = outputs.run_reports_dir / f".{run.run_id}.partial"
-        _write_reports(config, run.record(), models["model"], test, metrics, reports_staging)
-        write_table(
-            pd.DataFrame([role.to_json() for role in prepared.roles]), reports_staging / COLUMNS
-        )
-        sha256 = {
-            BASELINE: save_model(models["baseline"], staging / BASELINE),
-            MODEL: save_model(models["model"], staging / MODEL),
-            HELD_OUT: save_mask(prepared.split.held_out, staging / HELD_OUT),
-        }
-        write_text(yaml.safe_dump(effective, sort_keys=False), staging / CONFIG)
-        record = run.record() | {"sha256": sha256}
-        write_json(record, staging / METADATA)
-        TRACKER.log(config, run, prepared.table, reports_staging, staging)
-        publish_folder(reports_staging, reports)
-        publish_folder(staging, folder)
+        try:  # a failure (a tracking server gone, a full disk, Ctrl-C) leaves nothing behind
+            _write_reports(config, run.record(), models["model"], test, metrics, reports_staging)
+            write_table(
+                pd.DataFrame([role.to_json() for role in prepared.roles]),
+                reports_staging / COLUMNS,
+            )
+            sha256 = {
+                BASELINE: save_model(models["baseline"], staging / BASELINE),
+                MODEL: save_model(models["model"], staging / MODEL),
+                HELD_OUT: save_mask(prepared.split.held_out, staging / HELD_OUT),
+            }
+            write_text(yaml.safe_dump(effective, sort_keys=False), staging / CONFIG)
+            record = run.record() | {"sha256": sha256}
+            write_json(record, staging / METADATA)
+            TRACKER.log(config, run, prepared.table, reports_staging, staging)
+            publish_folder(reports_staging, reports)
+            publish_folder(staging, folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(reports_staging, ignore_errors=True)
+            raise
         append_record(record, outputs.runs_file)
     logger.info("Run %s (%s) saved in %s, its reports in %s", run.name, run.run_id, folder, reports)
     return run
