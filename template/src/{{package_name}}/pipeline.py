@@ -8,6 +8,7 @@ the champion of the experiment the config names (see `registry.py`).
 """
 
 import logging
+import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -69,6 +70,7 @@ from .storage import (
     fingerprint,
     git_commit,
     git_dirty,
+    hidden_password,
     load_mask,
     publish_folder,
     read_table,
@@ -192,7 +194,7 @@ def train_run(
                 threshold,
                 config.decision.threshold,
             )
-        effective = config.model_dump(mode="json")
+        effective = recorded_settings(config)
         run = replace(
             started,
             params=effective,
@@ -235,6 +237,19 @@ def train_run(
         append_record(record, outputs.runs_file)
     logger.info("Run %s (%s) saved in %s, its reports in %s", run.name, run.run_id, folder, reports)
     return run
+
+
+def recorded_settings(config: Config) -> dict[str, Any]:
+    """The config as a run records it (its params, its folder's config.yaml, shared with the team):
+    the stores it used, as the environment may set them, each URL's password hidden."""
+    settings = config.model_dump(mode="json")
+    tracking = settings.get("tracking", {})
+    if "uri" in tracking:  # MLflow's store, which MLFLOW_TRACKING_URI overrides
+        tracking["uri"] = os.environ.get("MLFLOW_TRACKING_URI") or tracking["uri"]
+    for section, key in (("tracking", "uri"), ("sweep", "storage")):
+        if isinstance(settings.get(section, {}).get(key), str):
+            settings[section][key] = hidden_password(settings[section][key])
+    return settings
 
 
 def run_train(

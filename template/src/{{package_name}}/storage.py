@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import shutil
 import subprocess
 import uuid
@@ -259,6 +260,11 @@ def save_figure(figure: "Figure", path: Path) -> None:
     """Write a figure in the format its suffix names (e.g. `.png`)."""
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format=path.suffix.removeprefix(".") or "png")
+
+
+def hidden_password(text: str) -> str:
+    """`text` with the password of any URL in it hidden (`user:***@host`)."""
+    return re.sub(r"(://[^:/@\s]+:)[^@/\s]+@", r"\1***@", text)
 
 
 def fingerprint(path: Path) -> str:

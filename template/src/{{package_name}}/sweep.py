@@ -124,6 +124,8 @@ def run_sweep(
             f"({', '.join(differ[:4])}{', ...' if len(differ) > 4 else ''}): its trials and these "
             "could not be compared; give another --study"
         )
+    # The trials record the storage they use (OPTUNA_STORAGE, --storage), not the config's.
+    config = config.model_copy(update={"sweep": config.sweep.model_copy(update={"storage": url})})
     prepared = prepare(config)  # the table is checked before any worker starts
     metric, direction = objective(config, prepared.schema)
     workers = min(workers, trials)
