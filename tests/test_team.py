@@ -140,6 +140,37 @@ def test_two_checkouts_share_the_tracking_server(
     run([*CLI, "evaluate"], project, team)  # on the downloaded run's own held-out rows
 
 
+def test_a_checkout_s_first_train_leaves_the_team_s_champion(
+    project: Path, team: dict[str, str], tmp_path: Path
+) -> None:
+    # Given a champion the team chose on the server
+    run([*CLI, "train", "--name", "team-pick", "--set", "seed=21"], project, team)
+    (picked,) = listed(project, team, "params.seed = 21")
+    run([*CLI, "promote", str(picked["run_id"])[:8]], project, team)
+
+    # when a new checkout trains its first run
+    other = tmp_path / "gamma"
+    run(["git", "clone", "--quiet", str(project), str(other)], tmp_path, team)
+    run(["uv", "sync", "--quiet"], other, team)
+    run([*CLI, "data"], other, team)
+    trained = run([*CLI, "train", "--set", "seed=22"], other, team)
+
+    # then the team's champion stays, and the checkout is told how to take it or replace it
+    assert "the team's champion of my-ml-project-wine is run" in trained.stderr
+    assert f"promote {str(picked['run_id'])[:8]}" in trained.stderr
+    url = team["MLFLOW_TRACKING_URI"]
+    query = "name=my-ml-project-wine&alias=champion"
+    alias = request(url, f"/api/2.0/mlflow/registered-models/alias?{query}", member())
+    assert alias["model_version"]["run_id"] == picked["run_id"]
+    assert not champion_file(other).exists()
+
+    # A wrong password is one line that says what to set.
+    wrong = team | {"MLFLOW_TRACKING_PASSWORD": "not-hers"}
+    refused = run([*CLI, "runs"], other, wrong, check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert "refused the request (not signed in): set MLFLOW_TRACKING_USERNAME" in refused.stderr
+
+
 def test_a_model_changed_on_the_server_is_refused_at_promote(
     project: Path, team: dict[str, str]
 ) -> None:

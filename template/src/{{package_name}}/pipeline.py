@@ -289,6 +289,18 @@ def promote_if_first(
             logger.warning("Run %s is not promoted: %s; %s", run_id[:8], exc, how)
             return False
         current = None
+    if not asked and current is None and (shared := TRACKER.shared_champion(config)):
+        logger.warning(
+            "Run %s is not promoted: the team's champion of %s is run %s on the tracking server, "
+            "which only a decision replaces; `%s` makes it this checkout's too, and %s (for the "
+            "team too)",
+            run_id[:8],
+            config.experiment,
+            shared[:8],
+            command(config_file, "promote", shared[:8]),
+            how,
+        )
+        return False
     if asked or current is None:
         run_promote(config, run_id)
         return True
@@ -301,12 +313,14 @@ def promote_if_first(
 
 
 def has_champion(config: Config) -> bool:
-    """Whether the config's experiment has a champion (a broken record counts: it is reported when
-    used, not replaced behind the team's back)."""
+    """Whether the config's experiment has a champion, in this checkout or the team's on a shared
+    registry (a broken record counts: it is reported when used, not replaced behind the team's
+    back)."""
     try:
-        return find_champion(config.outputs, config.experiment) is not None
+        here = find_champion(config.outputs, config.experiment) is not None
     except PipelineError:
         return True
+    return here or TRACKER.shared_champion(config) is not None
 
 
 def run_promote(config: Config, run_id: str) -> dict[str, Any]:

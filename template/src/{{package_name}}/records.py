@@ -161,6 +161,11 @@ class Tracker(Protocol):
         version, or None."""
         ...
 
+    def shared_champion(self, config: "Config") -> str | None:
+        """The run a team's shared registry names the experiment's champion, which a checkout's
+        first run must not replace unasked; None without a shared registry."""
+        ...
+
     def tag(self, config: "Config", run_id: str, key: str, value: Any) -> None:
         """Set a tag on a recorded run."""
 
