@@ -1,6 +1,7 @@
 """Rendering the template and running the generated project's own commands, for every test module."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -329,6 +330,43 @@ def container_engine() -> str | None:
         if exe and subprocess.run([exe, "info"], capture_output=True, check=False).returncode == 0:
             return engine
     return None
+
+
+def base_images(dockerfile: Path) -> set[str]:
+    """The images a Dockerfile builds from: its FROM lines and COPY --from=IMAGE sources."""
+    text = dockerfile.read_text(encoding="utf-8")
+    images = set(re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE))
+    images |= set(re.findall(r"COPY --from=(\S+:\S+)", text))
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)", text, flags=re.MULTILINE))
+    return {image for image in images if image not in stages}
+
+
+def image_available(engine: str, image: str) -> bool:
+    """True if the engine has the image, or can pull it (bounded to two minutes)."""
+    for args in (["image", "inspect", image], ["pull", "--quiet", image]):
+        try:
+            done = subprocess.run([engine, *args], capture_output=True, timeout=120, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        if done.returncode == 0:
+            return True
+    return False
+
+
+def cannot_run(engine: str, image: str) -> str | None:
+    """None when the engine runs a container of the image, else the first line of its error."""
+    try:
+        done = subprocess.run(
+            [engine, "run", "--rm", "--entrypoint", "true", image],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "`run` did not answer in 120 s"
+    lines = done.stderr.strip().splitlines()
+    return None if done.returncode == 0 else (lines[-1] if lines else f"exit {done.returncode}")
 
 
 def commit(project: Path, message: str = "Team edits") -> str:

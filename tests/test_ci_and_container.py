@@ -4,7 +4,6 @@ and a real image build and run where a container engine works."""
 
 import json
 import os
-import re
 import subprocess
 import time
 import urllib.request
@@ -16,10 +15,13 @@ import yaml
 
 from .helpers import (
     TEMPLATE,
+    base_images,
+    cannot_run,
     container_engine,
     free_port,
     git_identity,
     git_init,
+    image_available,
     project_env,
     render,
     run,
@@ -335,43 +337,6 @@ def test_the_ci_lint_and_test_jobs_run_green_here(tmp_path: Path) -> None:
     config.write_text(text, encoding="utf-8")
     skipped = run(["bash", "-eo", "pipefail", "-c", pipeline], project, env | {"UV_PYTHON": python})
     assert "::notice::The table configs/train.yaml names is not in the checkout" in skipped.stdout
-
-
-def base_images(dockerfile: Path) -> set[str]:
-    """The images a Dockerfile builds from: its FROM lines and COPY --from=IMAGE sources."""
-    text = dockerfile.read_text(encoding="utf-8")
-    images = set(re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE))
-    images |= set(re.findall(r"COPY --from=(\S+:\S+)", text))
-    stages = set(re.findall(r"^FROM \S+ AS (\S+)", text, flags=re.MULTILINE))
-    return {image for image in images if image not in stages}
-
-
-def image_available(engine: str, image: str) -> bool:
-    """True if the engine has the image, or can pull it (bounded to two minutes)."""
-    for args in (["image", "inspect", image], ["pull", "--quiet", image]):
-        try:
-            done = subprocess.run([engine, *args], capture_output=True, timeout=120, check=False)
-        except subprocess.TimeoutExpired:
-            return False
-        if done.returncode == 0:
-            return True
-    return False
-
-
-def cannot_run(engine: str, image: str) -> str | None:
-    """None when the engine runs a container of the image, else the first line of its error."""
-    try:
-        done = subprocess.run(
-            [engine, "run", "--rm", "--entrypoint", "true", image],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return "`run` did not answer in 120 s"
-    lines = done.stderr.strip().splitlines()
-    return None if done.returncode == 0 else (lines[-1] if lines else f"exit {done.returncode}")
 
 
 @pytest.mark.slow

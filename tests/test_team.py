@@ -18,11 +18,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate  # type: ignore[import-untyped]
 import optuna
 import pytest
+import yaml
 from sqlalchemy.pool import NullPool
 
-from .helpers import git_init, project_env, render, run
+from .helpers import (
+    base_images,
+    cannot_run,
+    container_engine,
+    git_init,
+    image_available,
+    project_env,
+    render,
+    run,
+)
 from .services import (
     ENV_FILE,
     Postgres,
@@ -445,3 +456,110 @@ def _descendants(pid: int) -> list[int]:
         text = (task / "children").read_text(encoding="ascii").split()
         children += [int(child) for child in text]
     return children + [grand for child in children for grand in _descendants(child)]
+
+
+# The keys of the secret the Job's pods read their settings from (k8s/sweep-job.yaml says so).
+SECRET_KEYS = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "OPTUNA_STORAGE",
+)
+
+
+def test_the_cluster_job_is_valid_and_its_pods_sweep_as_written(
+    project: Path, team: dict[str, str]
+) -> None:
+    # Given the Kubernetes Job of the project, valid against Kubernetes' schema (strict: no field
+    # Kubernetes does not know)
+    text = (project / "k8s" / "sweep-job.yaml").read_text(encoding="utf-8")
+    job = yaml.safe_load(text)
+    kubernetes_validate.validate(job, "1.33.0", strict=True)
+    for key in SECRET_KEYS:
+        assert f"--from-literal={key}=" in text  # the secret's keys, as its comment creates them
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+    assert mounts["/app/configs"]["readOnly"]
+    assert mounts["/app/data"]["readOnly"]
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    secret = {key: team[key] for key in SECRET_KEYS}
+
+    # when two of its pods run at once: the trainer image with the pod's settings (a read-only root,
+    # its user, configs and data read-only, writable models, reports and /tmp) on this machine's
+    # network, where the team's services listen; or, without a container engine, the pods' command
+    user = int(pod["securityContext"]["runAsUser"])
+    pods = [_pod(project, container, user, secret, team) for _ in (0, 1)]
+    try:
+        done = [pod.communicate(timeout=600) for pod in pods]
+    finally:
+        for started in pods:
+            stop(started)
+
+    # then both finish, and the study holds both pods' trials, each a run on the server
+    assert [pod.returncode for pod in pods] == [0, 0], done
+    study_name = container["args"][container["args"].index("--study") + 1]
+    trials = int(container["args"][container["args"].index("--trials") + 1])
+    study = optuna.load_study(study_name=study_name, storage=storage(team["OPTUNA_STORAGE"]))
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert sorted(trial.number for trial in complete) == list(range(2 * trials))
+    runs = listed(project, team, f'tags.sweep = "{study_name}"')
+    assert {run["run_id"] for run in runs} == {trial.user_attrs["run_id"] for trial in complete}
+
+
+def _pod(
+    project: Path, container: dict[str, Any], user: int, secret: dict[str, str], env: dict[str, str]
+) -> subprocess.Popen[str]:
+    """One pod of the Job: its container in the trainer image when an engine can build it here,
+    else its command in the checkout."""
+    tag = _trainer_image(project, env)
+    if tag is None:
+        command = [*CLI, *container["args"]]
+        return subprocess.Popen(
+            command,
+            cwd=project,
+            env=env | secret,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    engine = container_engine()
+    assert engine is not None
+    writable = ["/tmp", "/app/models", "/app/reports"]  # noqa: S108  # the pod's emptyDir volumes
+    command = [
+        *(engine, "run", "--rm", "--network", "host", "--read-only", "--user", f"{user}:{user}"),
+        *(arg for path in writable for arg in ("--tmpfs", f"{path}:mode=1777")),
+        *("-v", f"{project / 'configs'}:/app/configs:ro", "-v", f"{project / 'data'}:/app/data:ro"),
+        *(arg for key, value in secret.items() for arg in ("-e", f"{key}={value}")),
+        tag,
+        *container["args"],
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+_TRAINER: dict[Path, str | None] = {}
+
+
+def _trainer_image(project: Path, env: dict[str, str]) -> str | None:
+    """The Dockerfile's `trainer` stage built once, its tag; None where no engine can build it."""
+    if project not in _TRAINER:
+        engine = container_engine()
+        tag = None
+        if engine is not None and all(
+            image_available(engine, base) for base in base_images(project / "Dockerfile")
+        ):
+            python = next(i for i in base_images(project / "Dockerfile") if "python" in i)
+            if cannot_run(engine, python) is None:
+                tag = f"copier-ml-template-trainer-{os.getpid()}:latest"
+                run([engine, "build", "--target", "trainer", "--tag", tag, "."], project, env)
+        _TRAINER[project] = tag
+    return _TRAINER[project]
