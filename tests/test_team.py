@@ -218,7 +218,8 @@ def test_a_model_changed_on_the_server_is_refused_at_promote(
     assert f"run {run_id[:8]}: its model.joblib on http://127.0.0.1:" in refused.stderr
     assert "is not the file it logged" in refused.stderr
     assert not folder.exists()
-    assert [path.name for path in folder.parent.iterdir() if path.name.startswith(".")] == []
+    leftovers = [path.name for path in folder.parent.iterdir() if path.name.startswith("tmp")]
+    assert leftovers == []  # the download's temporary folder is gone too
 
 
 def test_a_server_killed_mid_train_fails_it_fast_and_clean(
