@@ -469,7 +469,7 @@ SECRET_KEYS = (
 
 
 def test_the_cluster_job_is_valid_and_its_pods_sweep_as_written(
-    project: Path, team: dict[str, str]
+    project: Path, team: dict[str, str], tmp_path: Path
 ) -> None:
     # Given the Kubernetes Job of the project, valid against Kubernetes' schema (strict: no field
     # Kubernetes does not know)
@@ -490,12 +490,21 @@ def test_the_cluster_job_is_valid_and_its_pods_sweep_as_written(
     # its user, configs and data read-only, writable models, reports and /tmp) on this machine's
     # network, where the team's services listen; or, without a container engine, the pods' command
     user = int(pod["securityContext"]["runAsUser"])
-    pods = [_pod(project, container, user, secret, team) for _ in (0, 1)]
+    tag = _trainer_image(project, team)
     try:
-        done = [pod.communicate(timeout=600) for pod in pods]
+        pods = [
+            _pod(project, tag, container, user, secret, team, tmp_path / f"pod-{index}")
+            for index in (0, 1)
+        ]
+        try:
+            done = [pod.communicate(timeout=600) for pod in pods]
+        finally:
+            for started in pods:
+                stop(started)
     finally:
-        for started in pods:
-            stop(started)
+        engine = container_engine()
+        if tag is not None and engine is not None:
+            subprocess.run([engine, "rmi", "--force", tag], capture_output=True, check=False)
 
     # then both finish, and the study holds both pods' trials, each a run on the server
     assert [pod.returncode for pod in pods] == [0, 0], done
@@ -509,11 +518,16 @@ def test_the_cluster_job_is_valid_and_its_pods_sweep_as_written(
 
 
 def _pod(
-    project: Path, container: dict[str, Any], user: int, secret: dict[str, str], env: dict[str, str]
+    project: Path,
+    tag: str | None,
+    container: dict[str, Any],
+    user: int,
+    secret: dict[str, str],
+    env: dict[str, str],
+    scratch: Path,
 ) -> subprocess.Popen[str]:
-    """One pod of the Job: its container in the trainer image when an engine can build it here,
-    else its command in the checkout."""
-    tag = _trainer_image(project, env)
+    """One pod of the Job: its container in the trainer image `tag` (its emptyDir volumes folders
+    in `scratch`), or without an image its command in the checkout."""
     if tag is None:
         command = [*CLI, *container["args"]]
         return subprocess.Popen(
@@ -527,10 +541,14 @@ def _pod(
         )
     engine = container_engine()
     assert engine is not None
-    writable = ["/tmp", "/app/models", "/app/reports"]  # noqa: S108  # the pod's emptyDir volumes
+    volumes = []
+    for name in ("models", "reports", "tmp"):  # the pod's emptyDir volumes
+        (scratch / name).mkdir(parents=True)
+        (scratch / name).chmod(0o777)
+        volumes += ["-v", f"{scratch / name}:/{'tmp' if name == 'tmp' else f'app/{name}'}"]
     command = [
         *(engine, "run", "--rm", "--network", "host", "--read-only", "--user", f"{user}:{user}"),
-        *(arg for path in writable for arg in ("--tmpfs", f"{path}:mode=1777")),
+        *volumes,
         *("-v", f"{project / 'configs'}:/app/configs:ro", "-v", f"{project / 'data'}:/app/data:ro"),
         *(arg for key, value in secret.items() for arg in ("-e", f"{key}={value}")),
         tag,
@@ -547,20 +565,16 @@ def _pod(
     )
 
 
-_TRAINER: dict[Path, str | None] = {}
-
-
 def _trainer_image(project: Path, env: dict[str, str]) -> str | None:
-    """The Dockerfile's `trainer` stage built once, its tag; None where no engine can build it."""
-    if project not in _TRAINER:
-        engine = container_engine()
-        tag = None
-        if engine is not None and all(
-            image_available(engine, base) for base in base_images(project / "Dockerfile")
-        ):
-            python = next(i for i in base_images(project / "Dockerfile") if "python" in i)
-            if cannot_run(engine, python) is None:
-                tag = f"copier-ml-template-trainer-{os.getpid()}:latest"
-                run([engine, "build", "--target", "trainer", "--tag", tag, "."], project, env)
-        _TRAINER[project] = tag
-    return _TRAINER[project]
+    """The Dockerfile's `trainer` stage built, its tag; None where no engine can build it."""
+    engine = container_engine()
+    if engine is None:
+        return None
+    bases = base_images(project / "Dockerfile")
+    if not all(image_available(engine, base) for base in bases):
+        return None
+    if cannot_run(engine, next(base for base in bases if "python" in base)) is not None:
+        return None
+    tag = f"copier-ml-template-trainer-{os.getpid()}:latest"
+    run([engine, "build", "--target", "trainer", "--tag", tag, "."], project, env)
+    return tag
