@@ -228,15 +228,7 @@ def test_a_server_killed_mid_train_fails_it_fast_and_clean(
     # Given a train logging to a second MLflow server on the team's database
     with mlflow_server(project, database, project_env()) as doomed:
         env = team | doomed
-        train = subprocess.Popen(
-            [*CLI, "train", "--name", "doomed"],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        train = _started([*CLI, "train", "--name", "doomed"], project, env)
         # when the server is killed once the run is on it (its process group, as the block ends)
         deadline = time.monotonic() + 240
         while not (running := _runs_named(env, "doomed")):
@@ -261,8 +253,9 @@ def test_a_server_killed_mid_train_fails_it_fast_and_clean(
     (run_id,) = running
     assert not (project / "models" / "runs" / run_id).exists()
 
-    # and the next command that reaches the team's server marks the run FAILED
-    listed(project, team, 'tags.task = "classification"')
+    # and the next command that reaches the team's server marks the run FAILED, and says so
+    listed_now = run([*CLI, "runs", "--format", "json"], project, team)
+    assert f"Run {run_id[:8]}, left RUNNING by a failure, is marked FAILED" in listed_now.stderr
     answer = request(
         team["MLFLOW_TRACKING_URI"], f"/api/2.0/mlflow/runs/get?run_id={run_id}", member()
     )
@@ -314,14 +307,8 @@ def test_a_sweep_shares_one_study_in_postgresql(project: Path, team: dict[str, s
 
 def test_killing_a_worker_leaves_the_study_usable(project: Path, team: dict[str, str]) -> None:
     # Given a sweep of two workers of 6 trials each
-    sweep = subprocess.Popen(
-        [*CLI, "sweep", "--trials", "12", "--workers", "2", "--study", "killed"],
-        cwd=project,
-        env=team,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    sweep = _started(
+        [*CLI, "sweep", "--trials", "12", "--workers", "2", "--study", "killed"], project, team
     )
     try:
         # when one worker is killed in the middle of a trial, once the study has a finished one
@@ -368,12 +355,7 @@ def test_sweeps_started_together_on_a_new_database_share_one_study(
 
     # when two sweeps start at the same moment, as a cluster job's pods do
     command = [*CLI, "sweep", "--trials", "2", "--study", "race"]
-    sweeps = [
-        subprocess.Popen(
-            command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
+    sweeps = [_started(command, project, env) for _ in range(2)]
     try:
         done = [sweep.communicate(timeout=300) for sweep in sweeps]
     finally:
@@ -530,15 +512,7 @@ def _pod(
     in `scratch`), or without an image its command in the checkout."""
     if tag is None:
         command = [*CLI, *container["args"]]
-        return subprocess.Popen(
-            command,
-            cwd=project,
-            env=env | secret,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        return _started(command, project, env | secret)
     engine = container_engine()
     assert engine is not None
     volumes = []
@@ -554,15 +528,7 @@ def _pod(
         tag,
         *container["args"],
     ]
-    return subprocess.Popen(
-        command,
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return _started(command, project, env)
 
 
 def _trainer_image(project: Path, env: dict[str, str]) -> str | None:
@@ -578,3 +544,17 @@ def _trainer_image(project: Path, env: dict[str, str]) -> str | None:
     tag = f"copier-ml-template-trainer-{os.getpid()}:latest"
     run([engine, "build", "--target", "trainer", "--tag", tag, "."], project, env)
     return tag
+
+
+def _started(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A command started in a session of its own (so that `stop` ends it and its children), its
+    output captured as text."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
