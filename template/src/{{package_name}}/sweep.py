@@ -38,7 +38,7 @@ from .evaluate import PRIMARY_METRIC, primary_metric
 from .models import ModelConfig
 from .pipeline import Prepared, prepare, train_run
 from .records import flatten
-from .storage import exclusive, sqlite_file
+from .storage import exclusive, hidden_password, sqlite_file
 from .tracking import TRACKER
 from .train import available_cores
 
@@ -101,6 +101,7 @@ def run_sweep(
         raise PipelineError(f"--workers {workers}: give a number of processes, 1 or more")
     name = study or config.experiment
     url = storage_url(storage or os.environ.get("OPTUNA_STORAGE") or config.sweep.storage)
+    where = hidden_password(url)  # the URL as messages print it
     TRACKER.require()
     metric, direction = objective(config)  # every default metric is maximised
     heartbeat = config.sweep.heartbeat
@@ -108,7 +109,7 @@ def run_sweep(
     _reclaim(optuna, opened)  # a dead worker's trials, before counting the study's
     if opened.direction.name.lower() != direction:
         raise PipelineError(
-            f"study {name!r} in {shown(url)} {opened.direction.name.lower()}s; this config "
+            f"study {name!r} in {where} {opened.direction.name.lower()}s; this config "
             f"{direction}s {metric}: give another --study, or the same direction"
         )
     settings = fixed_settings(config)
@@ -120,7 +121,7 @@ def run_sweep(
             key for key in {*started, *settings} if started.get(key) != settings.get(key)
         )
         raise PipelineError(
-            f"study {name!r} in {shown(url)} was started with other settings than this config's "
+            f"study {name!r} in {where} was started with other settings than this config's "
             f"({', '.join(differ[:4])}{', ...' if len(differ) > 4 else ''}): its trials and these "
             "could not be compared; give another --study"
         )
@@ -133,7 +134,7 @@ def run_sweep(
     logger.info(
         "Sweep %r in %s: %d trials, %d worker%s of %d core%s, %s %s over %s",
         name,
-        shown(url),
+        where,
         trials,
         workers,
         "" if workers == 1 else "s",
@@ -267,16 +268,6 @@ def storage_url(url: str) -> str:
     return f"sqlite:///{path}"
 
 
-def shown(url: str) -> str:
-    """A storage URL fit to print: its password hidden."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return str(make_url(url).render_as_string(hide_password=True))
-    except Exception:  # not a URL at all: nothing secret to hide in a parse error
-        return url
-
-
 def worker_name() -> str:
     """This process as the trials it runs name it: host:pid."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -352,12 +343,13 @@ def _open(optuna: Any, url: str, name: str, *, direction: str, heartbeat: int) -
             )
     except ModuleNotFoundError as exc:
         raise PipelineError(
-            f"sweep storage {shown(url)} needs the {exc.name} package: add it with `uv add {exc.name}`"
+            f"sweep storage {hidden_password(url)} needs the {exc.name} package: "
+            f"add it with `uv add {exc.name}`"
         ) from None
     except Exception as exc:  # SQLAlchemy's and the driver's errors: the URL or the server
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = hidden_password((str(exc).strip().splitlines() or [type(exc).__name__])[0])
         raise PipelineError(
-            f"sweep storage {shown(url)} cannot be opened ({first}): check --storage, "
+            f"sweep storage {hidden_password(url)} cannot be opened ({first}): check --storage, "
             "OPTUNA_STORAGE or sweep.storage in the config"
         ) from None
 
@@ -469,4 +461,5 @@ def _outcome(
             "params": dict(chosen.params),
             "run_id": chosen.user_attrs.get("run_id"),
         }
-    return Outcome(study.study_name, shown(url), metric, direction, counts, best, tuple(failed))
+    where = hidden_password(url)
+    return Outcome(study.study_name, where, metric, direction, counts, best, tuple(failed))
