@@ -322,8 +322,10 @@ def test_a_uv_hidden_by_a_pyenv_shim_is_diagnosed_and_make_still_finds_it(
         pytest.skip(
             "needs pyenv with uv installed in one of its Pythons (as on this suite's machines)"
         )
-    project = render_plain(tmp_path / "p", {"python_version": "3.13"})
     root = run(["pyenv", "root"], tmp_path).stdout.strip()
+    if not (Path(root) / "shims" / "uv").exists():
+        pytest.skip("pyenv has no shim for uv (installed without `pyenv rehash`): nothing hides it")
+    project = render_plain(tmp_path / "p", {"python_version": "3.13"})
     env = {
         "PATH": f"{root}/shims:{Path(pyenv).parent}:/usr/bin:/bin",
         "HOME": str(tmp_path),
