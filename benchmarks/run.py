@@ -813,7 +813,9 @@ def bench_team(project: Path, runs: int) -> None:
         mlflow_server(project, database, env) as member,
     ):
         remote, logging, whole = json.loads(sh(code, project, env | member))
-    note = f"team server on loopback, signed in; HTTP requests: {logging:.0f}, {whole:.0f} a whole run"
+    note = (
+        f"team server on loopback, signed in; HTTP requests: {logging:.0f}, {whole:.0f} a whole run"
+    )
     report("log_run_server", remote, reference=local, note=note)
 
 
