@@ -14,6 +14,7 @@ Pure functions on frames; reading and writing files is `storage.py`'s job.
   (`held_out_rows` finds them again, in the same table or in one that has grown since).
 """
 
+import difflib
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -190,7 +191,8 @@ def check_table(
             frame.drop(columns=plain), lazy=True
         )
     except SchemaErrors as errors:
-        raise DataValidationError(_report(errors.failure_cases, schema, source)) from None
+        report = _report(errors.failure_cases, schema, source, [str(name) for name in frame])
+        raise DataValidationError(report) from None
     target = checked[schema.target] if labelled else None
     if target is not None and schema.task == "classification" and _looks_continuous(target):
         raise DataValidationError(
@@ -458,12 +460,14 @@ def _looks_continuous(target: pd.Series) -> bool:
     return fractional and target.nunique() > max(20, len(target) // 10)
 
 
-def _report(failures: pd.DataFrame, schema: TableSchema, source: str) -> str:
-    """One line per problem (a column and a check, with a count and examples), each naming `source`."""
+def _report(failures: pd.DataFrame, schema: TableSchema, source: str, present: list[str]) -> str:
+    """One line per problem (a column and a check, with a count and examples), each naming `source`.
+    `present`: the table's columns, for the closest name to a missing one."""
     lines = []
     missing = failures.loc[failures["check"] == "column_in_dataframe", "failure_case"].tolist()
     if missing:
-        lines.append(f"missing columns {[str(name) for name in missing]}")
+        names = [str(name) for name in missing]
+        lines.append(f"missing columns {names}{_missing_hint(names, schema, present)}")
     extra = failures.loc[failures["check"] == "column_in_schema", "failure_case"].tolist()
     if extra:
         lines.append(
@@ -497,6 +501,21 @@ def _report(failures: pd.DataFrame, schema: TableSchema, source: str) -> str:
             problem = f"{check} in {_rows(count)}, e.g. {examples}{where}"
         lines.append(f"column '{column}'{role}: {problem}")
     return "\n".join(f"{source}: {line}" for line in lines)
+
+
+def _missing_hint(names: list[str], schema: TableSchema, present: list[str]) -> str:
+    """Which setting names each missing column, and the table's closest column name to it."""
+    hints = []
+    for name in names:
+        setting = {schema.target: "data.target"}.get(name)
+        if name in schema.id_columns:
+            setting = "data.id_columns"
+        close = difflib.get_close_matches(name, present, n=1)
+        said = [f"set in {setting}"] if setting else []
+        said += [f"did you mean {close[0]!r}?"] if close else []
+        if said:
+            hints.append(f"{name!r}: {', '.join(said)}")
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def _rows(count: int) -> str:
