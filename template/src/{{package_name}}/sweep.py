@@ -422,14 +422,22 @@ def _worker_main(plan: Plan) -> None:
 def _reclaim(optuna: Any, study: Any) -> None:
     """Mark failed the trials whose worker has missed two heartbeats, on any machine (Optuna does
     it only as a trial starts: a sweep that starts or ends does it too)."""
-    running = (optuna.trial.TrialState.RUNNING,)
-    before = len(study.get_trials(deepcopy=False, states=running))
+    states = optuna.trial.TrialState
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(states.RUNNING,))}
+    if not running:
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    reclaimed = before - len(study.get_trials(deepcopy=False, states=running))
-    if reclaimed > 0:
-        logger.warning("%d trial(s) of a worker that stopped are marked failed", reclaimed)
+    failed = study.get_trials(deepcopy=False, states=(states.FAIL,))
+    # Those running before and failed now (not those that finished meanwhile, on other machines).
+    reclaimed = sorted(t.number for t in failed if t.number in running)
+    if reclaimed:
+        logger.warning(
+            "%d trial(s) of a worker that stopped are marked failed (%s)",
+            len(reclaimed),
+            ", ".join(map(str, reclaimed)),
+        )
 
 
 def _fail_trials_of(study: Any, workers: list[str]) -> None:
