@@ -109,11 +109,15 @@ REPO_REVIEW_DECISIONS = {
 }
 
 
-@pytest.mark.parametrize(
+# The three variants the peer checkers were first run on (issue 26).
+THREE_VARIANTS = pytest.mark.parametrize(
     "answers",
     [{}, {"ml_framework": "pytorch"}, {"experiment_tracking": "none", "ci": "none"}],
     ids=["default", "pytorch", "tracking-none"],
 )
+
+
+@THREE_VARIANTS
 def test_repo_review_finds_nothing_but_decisions(
     tmp_path: Path, render_plain: Any, answers: dict[str, Any]
 ) -> None:
@@ -126,6 +130,25 @@ def test_repo_review_finds_nothing_but_decisions(
     config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
     hooks = {hook["id"] for repo in config["repos"] for hook in repo["hooks"]}
     assert {REPO_REVIEW_HOOKS[name] for name in failed & set(REPO_REVIEW_HOOKS)} <= hooks
+
+
+@pytest.mark.slow  # three builds of the package
+@THREE_VARIANTS
+def test_the_package_and_the_shell_scripts_pass_their_checkers(
+    tmp_path: Path, render_plain: Any, answers: dict[str, Any]
+) -> None:
+    """validate-pyproject (with its plugins) on pyproject.toml; the built wheel and sdist through
+    twine's strict check and check-wheel-contents; every shell script through shellcheck."""
+    project = render_plain(tmp_path / "p", answers)
+    run(["validate-pyproject", "pyproject.toml"], project)
+    dist = tmp_path / "dist"
+    run(["uv", "build", "--quiet", "--out-dir", str(dist), "."], project)
+    (wheel,), (sdist,) = dist.glob("*.whl"), dist.glob("*.tar.gz")
+    run(["twine", "check", "--strict", str(wheel), str(sdist)], project)
+    run(["check-wheel-contents", str(wheel)], project)
+    scripts = sorted(project.rglob("*.sh"))
+    assert scripts, "docker/postgres-init.sh"
+    run(["shellcheck", *map(str, scripts)], project)
 
 
 @pytest.mark.parametrize("template_updates", [True, False])
