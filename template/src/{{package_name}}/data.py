@@ -507,9 +507,11 @@ def _missing_hint(names: list[str], schema: TableSchema, present: list[str]) -> 
     """Which setting names each missing column, and the table's closest column name to it."""
     hints = []
     for name in names:
-        setting = {schema.target: "data.target"}.get(name)
-        if name in schema.id_columns:
-            setting = "data.id_columns"
+        setting = (
+            "data.target"
+            if name == schema.target
+            else "data.id_columns" if name in schema.id_columns else None
+        )
         close = difflib.get_close_matches(name, present, n=1)
         said = [f"set in {setting}"] if setting else []
         said += [f"did you mean {close[0]!r}?"] if close else []
