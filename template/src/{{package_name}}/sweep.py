@@ -155,7 +155,7 @@ def run_sweep(
         else:
             failed = _run_workers(plans, opened)
     _reclaim(optuna, opened)
-    return _outcome(optuna, opened, url, metric, direction, failed)
+    return _outcome(optuna, opened, where, metric, direction, failed)
 
 
 def fixed_settings(config: Config) -> dict[str, Any]:
@@ -452,8 +452,9 @@ def _fail_trials_of(study: Any, workers: list[str]) -> None:
 
 
 def _outcome(
-    optuna: Any, study: Any, url: str, metric: str, direction: str, failed: list[str]
+    optuna: Any, study: Any, where: str, metric: str, direction: str, failed: list[str]
 ) -> Outcome:
+    """The study's counts and best trial; `where`: its storage as messages print it."""
     trials = study.get_trials(deepcopy=False)
     counts = {state.name.lower(): 0 for state in optuna.trial.TrialState}
     for trial in trials:
@@ -469,5 +470,4 @@ def _outcome(
             "params": dict(chosen.params),
             "run_id": chosen.user_attrs.get("run_id"),
         }
-    where = hidden_password(url)
     return Outcome(study.study_name, where, metric, direction, counts, best, tuple(failed))
